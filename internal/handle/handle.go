@@ -1,0 +1,70 @@
+// Package handle holds the state behind a listener.Handle, so that package
+// scope can create and finish handles while package listener exports only
+// the read side and Stop. Rejected alternatives: a type alias for
+// listener.Handle (its docs would point into an internal package) and an
+// exported constructor in package listener (users could build handles that
+// no scope drains).
+package handle
+
+import "go.uber.org/atomic"
+
+// The states, in the only order a listener moves through them. Package
+// listener exports the same values as listener.State.
+const (
+	Active int32 = iota
+	Stopping
+	Stopped
+)
+
+// Core is one listener's lifecycle state.
+type Core struct {
+	Name  string
+	Owner any // the scope that made it; identity only
+	State atomic.Int32
+	Done  chan struct{} // closed on the move to Stopped
+
+	// onStop is told, once, by the Stop that moved the listener out of
+	// Active. It must not block: Stop is called from callbacks.
+	onStop func(*Core)
+}
+
+// New returns an Active Core.
+func New(name string, owner any, onStop func(*Core)) *Core {
+	return &Core{Name: name, Owner: owner, Done: make(chan struct{}), onStop: onStop}
+}
+
+// Stop moves the listener from Active to Stopping and reports whether this
+// call did it.
+func (c *Core) Stop() bool {
+	if !c.State.CompareAndSwap(Active, Stopping) {
+		return false
+	}
+	c.onStop(c)
+	return true
+}
+
+// Finish moves a Stopping listener to Stopped and closes Done. The caller
+// must have waited for a grace period that began after the listener left
+// Active. Finish is idempotent.
+func (c *Core) Finish() {
+	if c.State.CompareAndSwap(Stopping, Stopped) {
+		close(c.Done)
+	}
+}
+
+// Abandon finishes a Core that was never registered: it goes straight
+// from Active to Stopped. If a Stop got there first, the drain it queued
+// finishes the Core instead.
+func (c *Core) Abandon() {
+	if c.State.CompareAndSwap(Active, Stopped) {
+		close(c.Done)
+	}
+}
+
+// Wrap and Unwrap convert between a Core and the *listener.Handle that
+// exposes it. Package listener sets them in its init; package scope, which
+// imports listener, can rely on them being set.
+var (
+	Wrap   func(*Core) any
+	Unwrap func(any) *Core
+)

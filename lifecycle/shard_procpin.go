@@ -1,0 +1,31 @@
+//go:build !quiesce_portable
+
+package lifecycle
+
+import _ "unsafe" // for go:linkname
+
+// The runtime keeps procPin and procUnpin reachable through linkname for
+// compatibility ("do not remove or change the type signature", runtime/proc.go),
+// so this is stable in practice, but it is not public API: the
+// quiesce_portable build tag replaces it with shard_pool.go.
+
+//go:linkname runtimeProcPin runtime.procPin
+func runtimeProcPin() int
+
+//go:linkname runtimeProcUnpin runtime.procUnpin
+func runtimeProcUnpin()
+
+// shardHint returns a number that is, with high probability, different for
+// goroutines running on different processors at the same moment: the
+// current P's id. The goroutine is pinned only long enough to read it; if
+// it migrates afterwards, correctness is unaffected (every counter is
+// atomic and Exit uses the shard recorded in the Ref), only the chance of
+// sharing a cache line with another processor rises briefly.
+func shardHint() int {
+	p := runtimeProcPin()
+	runtimeProcUnpin()
+	return p
+}
+
+// shardMode names the shard selection compiled in, for tests and benchmarks.
+const shardMode = "procpin"

@@ -1,0 +1,62 @@
+package listener
+
+import (
+	"context"
+	"strconv"
+)
+
+// A Result is a listener's answer to one event. The values are ordered so
+// that combining answers keeps the strongest: Deny over Allow over Defer.
+type Result int8
+
+const (
+	// Defer leaves the decision to other listeners; it is the zero value.
+	Defer Result = iota
+	// Allow approves the event unless another listener denies it.
+	Allow
+	// Deny refuses the event, whatever any other listener answers.
+	Deny
+)
+
+// Valid reports whether r is Defer, Allow or Deny.
+func (r Result) Valid() bool {
+	return r >= Defer && r <= Deny
+}
+
+// Combine returns the answer of two listeners together: Deny if either
+// denied, else Allow if either allowed, else Defer. It panics with a
+// message starting "listener: " if either result is not Valid.
+func (r Result) Combine(other Result) Result {
+	if !r.Valid() || !other.Valid() {
+		panic("listener: Combine of invalid Result " + r.String() + ", " + other.String())
+	}
+	if other > r {
+		return other
+	}
+	return r
+}
+
+// String returns "Defer", "Allow" or "Deny", or "Result(n)" for any other
+// value.
+func (r Result) String() string {
+	switch r {
+	case Defer:
+		return "Defer"
+	case Allow:
+		return "Allow"
+	case Deny:
+		return "Deny"
+	}
+	return "Result(" + strconv.Itoa(int(r)) + ")"
+}
+
+// A Func is a listener's callback. A scope may call it from many
+// goroutines at once, so it must be safe for concurrent use. ctx is the
+// context the event was dispatched with. The Func must return a Valid
+// Result; the scope treats any other value as a panic of the Func.
+//
+// A Func may call Stop on its own Handle, Listen new listeners and
+// Dispatch further events on its scope, but it must not wait for its own
+// scope to drain (Unlisten or Close without a deadline): the drain waits
+// for the Func to return, which waits for the drain.
+type Func[E any] func(ctx context.Context, ev E) Result
