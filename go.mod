@@ -6,6 +6,7 @@ require (
 	github.com/stretchr/testify v1.10.0
 	go.uber.org/atomic v1.11.0
 	go.uber.org/goleak v1.3.0
+	golang.org/x/sync v0.11.0
 )
 
 require (

@@ -303,12 +303,15 @@ func TestEpoch_Hammer(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), long)
 	defer cancel()
-	const swaps = 2000
-	for i := 0; i < swaps; i++ {
+	// Swap until the readers have really raced the writer, within the
+	// deadline: on a loaded machine the readers may start late.
+	swaps := 0
+	for ctx.Err() == nil && (swaps < 2000 || reads.Load() < 10000 || overlapped.Load() < 100) {
 		old := cur.Swap(&obj{})
 		old.retiring.Store(true)
 		require.NoError(t, e.Synchronize(ctx))
 		old.freed.Store(true)
+		swaps++
 	}
 	close(stop)
 	wg.Wait()

@@ -1,0 +1,174 @@
+package scope_test
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/quiesce/quiesce/listener"
+	"github.com/quiesce/quiesce/scope"
+)
+
+// op is the event of these examples: a file operation to authorize.
+type op struct {
+	action string
+	path   string
+}
+
+// driver is the object a listener's callback uses, like the kext driver
+// passed to kauth_listen_scope as its cookie.
+type driver struct {
+	denied map[string]bool
+	seen   int
+}
+
+func (d *driver) authorize(_ context.Context, o op) listener.Result {
+	d.seen++
+	if d.denied[o.path] {
+		return listener.Deny
+	}
+	return listener.Defer
+}
+
+// Listen, Dispatch, Unlisten: once Unlisten returns nil, the driver's
+// callback is not running and never runs again, so the driver may be freed.
+func ExampleScope() {
+	s := scope.New[op]("fileop")
+	drv := &driver{denied: map[string]bool{"/etc/shadow": true}}
+	h, err := s.Listen("driver", drv.authorize)
+	if err != nil {
+		panic(err)
+	}
+
+	fmt.Println(s.Dispatch(context.Background(), op{"read", "/tmp/a"}))
+	fmt.Println(s.Dispatch(context.Background(), op{"read", "/etc/shadow"}))
+
+	if err := s.Unlisten(context.Background(), h); err != nil {
+		panic(err)
+	}
+	fmt.Println(h.State(), "after", drv.seen, "calls")
+	drv = nil // free the driver: nothing can call it any more
+	fmt.Println(s.Dispatch(context.Background(), op{"read", "/etc/shadow"}))
+	// Output:
+	// Defer
+	// Deny
+	// Stopped after 2 calls
+	// Defer
+}
+
+// Close stops every listener and waits for all of them; the scope answers
+// Defer and refuses new listeners afterwards.
+func ExampleScope_Close() {
+	s := scope.New[op]("fileop")
+	a, _ := s.Listen("audit", func(context.Context, op) listener.Result { return listener.Allow })
+	b, _ := s.Listen("policy", func(context.Context, op) listener.Result { return listener.Deny })
+	fmt.Println(s.Len(), s.Dispatch(context.Background(), op{"write", "/x"}))
+
+	if err := s.Close(context.Background()); err != nil {
+		panic(err)
+	}
+	fmt.Println(s.Len(), s.Dispatch(context.Background(), op{"write", "/x"}), a.State(), b.State())
+	_, err := s.Listen("late", func(context.Context, op) listener.Result { return listener.Allow })
+	fmt.Println(err)
+	// Output:
+	// 2 Deny
+	// 0 Defer Stopped Stopped
+	// scope: closed
+}
+
+// A one-shot listener stops itself from inside its own callback. ListenSelf
+// hands the callback its Handle before the first call can happen, and
+// Stop's result makes sure it acts only once even when several events reach
+// it at the same time.
+func ExampleScope_ListenSelf() {
+	s := scope.New[op]("fileop")
+	h, err := s.ListenSelf("first-exec", func(self *listener.Handle) listener.Func[op] {
+		return func(_ context.Context, o op) listener.Result {
+			if !self.Stop() {
+				return listener.Defer // another call got there first
+			}
+			fmt.Println("first exec:", o.path)
+			return listener.Allow
+		}
+	})
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println(s.Dispatch(context.Background(), op{"exec", "/bin/sh"}))
+	fmt.Println(s.Dispatch(context.Background(), op{"exec", "/bin/ls"}))
+	<-h.Done()
+	fmt.Println(h.State(), s.Len())
+	// Output:
+	// first exec: /bin/sh
+	// Allow
+	// Defer
+	// Stopped 0
+}
+
+// Unlisten with a deadline: while a callback is still running, Unlisten
+// gives up when the context ends. The listener stays removed, and Done
+// closes once the running call has returned.
+func ExampleScope_Unlisten_timeout() {
+	s := scope.New[op]("fileop")
+	inside, release := make(chan struct{}), make(chan struct{})
+	h, _ := s.Listen("slow", func(context.Context, op) listener.Result {
+		close(inside)
+		<-release // a callback stuck on something
+		return listener.Allow
+	})
+	go s.Dispatch(context.Background(), op{"read", "/slow"})
+	<-inside
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
+	defer cancel()
+	fmt.Println(s.Unlisten(ctx, h))
+	fmt.Println(h.State(), s.Dispatch(context.Background(), op{"read", "/other"}))
+
+	close(release)
+	<-h.Done()
+	fmt.Println(h.State())
+	// Output:
+	// scope: unlisten "slow" from "fileop": context deadline exceeded
+	// Stopping Defer
+	// Stopped
+}
+
+// With a panic handler, a panicking listener is recovered, the handler's
+// answer stands for it and the other listeners are still called.
+func ExampleWithPanicHandler() {
+	s := scope.New[op]("fileop", scope.WithPanicHandler(func(name string, v any) listener.Result {
+		fmt.Printf("listener %s panicked: %v\n", name, v)
+		return listener.Deny // fail closed
+	}))
+	_, _ = s.Listen("buggy", func(context.Context, op) listener.Result { panic("nil cookie") })
+	_, _ = s.Listen("audit", func(context.Context, op) listener.Result {
+		fmt.Println("audit still called")
+		return listener.Allow
+	})
+	fmt.Println(s.Dispatch(context.Background(), op{"open", "/x"}))
+	// Output:
+	// listener buggy panicked: nil cookie
+	// audit still called
+	// Deny
+}
+
+// The stall warning catches the classic deadlock: a callback that
+// unlistens from inside its own scope waits for the very Dispatch that
+// is calling it.
+func ExampleWithStallWarning() {
+	s := scope.New[op]("fileop", scope.WithStallWarning(10*time.Millisecond, func(st scope.Stall) {
+		fmt.Printf("stall: scope %s, unlisten %q, %d caller(s) inside\n", st.Scope, st.Listener, st.Inside)
+	}))
+	_, _ = s.ListenSelf("wrong", func(self *listener.Handle) listener.Func[op] {
+		return func(ctx context.Context, _ op) listener.Result {
+			ctx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+			defer cancel()
+			fmt.Println(s.Unlisten(ctx, self)) // wrong: use self.Stop()
+			return listener.Defer
+		}
+	})
+	s.Dispatch(context.Background(), op{"open", "/x"})
+	// Output:
+	// stall: scope fileop, unlisten "wrong", 1 caller(s) inside
+	// scope: unlisten "wrong" from "fileop": context deadline exceeded
+}
