@@ -137,6 +137,7 @@ func (e *Epoch) init() {
 // goroutine may Enter again before it exits.
 func (e *Epoch) Enter() Ref {
 	j := shardHint() & e.mask
+	shardDone()
 	if j >= len(e.shards) { // also proves the index below in bounds
 		panicZeroEpoch()
 	}
@@ -159,19 +160,31 @@ func (e *Epoch) Enter() Ref {
 // on that shard (while others are, the excess cannot be told from their
 // exits: exit every Ref exactly once).
 func (r Ref) Exit() {
+	// Kept small enough to inline: the common case is one atomic add and
+	// two plain loads, and everything unusual goes to exitSlow.
 	s := r.s
-	if s == nil {
-		panicZeroRef()
-	}
 	i := r.i & 1
-	if s.exit[i].Inc() > s.enter[i].Load() {
-		s.exit[i].Dec() // keep the counts balanced for the other readers
-		panicDoubleExit()
-	}
 	// The waiter announces itself before its last check of the counters
-	// and we announce our exit (above) before this load; both are
-	// sequentially consistent, so either it sees our exit or we see its
-	// bit. A plain load costs nothing while no grace period sleeps.
+	// and we count our exit before loading its bit; both are sequentially
+	// consistent, so either it sees our exit or we see its bit. The load
+	// costs nothing while no grace period sleeps.
+	if s == nil || s.exit[i].Add(1) > s.enter[i].Load() || s.ep.waiting.Load() != 0 {
+		s.exitSlow(i)
+	}
+}
+
+// exitSlow handles a zero Ref (s is nil), an exit that found more exits
+// than enters (misuse), and an exit that must wake a sleeping grace period.
+//
+//go:noinline
+func (s *shard) exitSlow(i uint32) {
+	if s == nil {
+		panic("lifecycle: Exit of a zero Ref (one not returned by Enter or a successful TryEnter)")
+	}
+	if s.exit[i].Load() > s.enter[i].Load() {
+		s.exit[i].Dec() // keep the counts balanced for the other readers
+		panic("lifecycle: Ref exited more times than it was entered")
+	}
 	if s.ep.waiting.Load()&(1<<i) != 0 {
 		s.ep.wakeWaiter()
 	}
@@ -389,20 +402,10 @@ func (e *Epoch) Inside() int {
 	return int(enters - exits)
 }
 
-// The panics live in functions of their own so that Enter and Exit stay
-// small enough to be inlined.
+// panicZeroEpoch lives in a function of its own to keep Enter small.
 
 //go:noinline
 func panicZeroEpoch() {
 	panic("lifecycle: use of an Epoch or Guard not created by NewEpoch or NewGuard")
 }
 
-//go:noinline
-func panicZeroRef() {
-	panic("lifecycle: Exit of a zero Ref (one not returned by Enter or a successful TryEnter)")
-}
-
-//go:noinline
-func panicDoubleExit() {
-	panic("lifecycle: Ref exited more times than it was entered")
-}

@@ -30,4 +30,6 @@ func shardHint() int {
 	return v
 }
 
+func shardDone() {}
+
 const shardMode = "pool"

@@ -17,15 +17,19 @@ func runtimeProcUnpin()
 
 // shardHint returns a number that is, with high probability, different for
 // goroutines running on different processors at the same moment: the
-// current P's id. The goroutine is pinned only long enough to read it; if
-// it migrates afterwards, correctness is unaffected (every counter is
-// atomic and Exit uses the shard recorded in the Ref), only the chance of
-// sharing a cache line with another processor rises briefly.
-func shardHint() int {
-	p := runtimeProcPin()
-	runtimeProcUnpin()
-	return p
-}
+// current P's id. The caller must call shardDone right after, on the same
+// goroutine: procPin disables preemption until then. Enter holds the pin
+// only long enough to read the id; if the goroutine migrates afterwards,
+// correctness is unaffected (every counter is atomic and Exit uses the
+// shard recorded in the Ref), only the chance of sharing a cache line
+// with another processor rises briefly.
+//
+// Both are one-line wrappers so that they inline and Enter makes exactly
+// the two runtime calls: a shardHint that called both, as a first version
+// did, cost one more call (about 1.5 ns here, a third of Enter).
+func shardHint() int { return runtimeProcPin() }
+
+func shardDone() { runtimeProcUnpin() }
 
 // shardMode names the shard selection compiled in, for tests and benchmarks.
 const shardMode = "procpin"

@@ -201,15 +201,24 @@ func appendActive[E any](dst, src []entry[E]) []entry[E] {
 // by WithPanicHandler; without it the panic reaches the caller of
 // Dispatch, after Dispatch has released its epoch reference.
 func (s *Scope[E]) Dispatch(ctx context.Context, ev E) listener.Result {
+	// No listener, nothing to protect: a scope nobody listens to costs one
+	// load. Safe because a listener registered after this load is one this
+	// Dispatch may miss anyway.
+	if len(s.snap.Load().entries) == 0 {
+		return listener.Defer
+	}
 	r := s.ep.Enter()
 	// Deferred rather than called at the end so that a panicking listener
 	// (without a panic handler) or one that calls runtime.Goexit does not
 	// leave a reference behind for every later Unlisten to wait on forever.
+	// (An open-coded defer costs about a nanosecond.)
 	defer r.Exit()
-	res := listener.Defer
-	// The snapshot is loaded after Enter, so that any Unlisten that
-	// removes a listener after we loaded it also waits for us.
+	// The snapshot is loaded again after Enter: only a load inside the
+	// epoch is covered by the grace period of an Unlisten that removes a
+	// listener from it.
 	entries := s.snap.Load().entries
+	res := listener.Defer
+	onPanic := s.opts.onPanic
 	for i := range entries {
 		e := &entries[i]
 		// Skipping stopped entries here, rather than removing them from
@@ -219,13 +228,13 @@ func (s *Scope[E]) Dispatch(ctx context.Context, ev E) listener.Result {
 			continue
 		}
 		var v listener.Result
-		if s.opts.onPanic != nil {
-			v = s.callRecover(ctx, e, ev)
-		} else {
+		if onPanic == nil {
 			v = e.fn(ctx, ev)
 			if !v.Valid() {
 				panic(invalidResult(e.c.Name, v))
 			}
+		} else {
+			v = s.callRecover(ctx, e, ev)
 		}
 		// Defer < Allow < Deny: the strongest answer wins.
 		if v > res {
