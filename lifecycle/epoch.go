@@ -408,4 +408,3 @@ func (e *Epoch) Inside() int {
 func panicZeroEpoch() {
 	panic("lifecycle: use of an Epoch or Guard not created by NewEpoch or NewGuard")
 }
-
