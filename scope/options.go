@@ -51,8 +51,8 @@ type Stall struct {
 }
 
 // WithStallWarning makes every Unlisten and Close that is still waiting
-// after the given duration call report once, on its own goroutine, and go
-// on waiting. The classic cause of a stall is an Unlisten or Close called
+// after the given duration call report once, on the waiting goroutine,
+// and then go on waiting (report must therefore not block for long). The classic cause of a stall is an Unlisten or Close called
 // from inside a listener of the same scope, which waits for itself and
 // can never return; the other is a listener that blocks.
 //
