@@ -24,6 +24,7 @@
 // runtime's P) it runs on, read through the runtime's procPin, which the Go
 // runtime keeps reachable for compatibility but does not export. Building
 // with the tag quiesce_portable replaces this with a token kept in a
-// [sync.Pool]; it is slower by a few nanoseconds a call and uses no
-// runtime internals.
+// [sync.Pool]; it is slower by a few nanoseconds a call, uses no runtime
+// internals, and allocates a token again whenever a garbage collection
+// has emptied the pool (the default build never allocates in Enter).
 package lifecycle

@@ -72,7 +72,11 @@ type shard struct {
 // In the terminology of the Go memory model, the Exit of every Ref whose
 // Enter happened before a call to Synchronize "synchronizes before" the
 // return of that Synchronize with a nil error; so does everything the
-// reader did inside its critical section.
+// reader did inside its critical section. Conversely, a reader that a
+// Synchronize does not wait for observes, in the atomic loads it makes
+// after Enter, every atomic store sequenced before that Synchronize call:
+// this is what makes "replace the pointer, Synchronize, release the old
+// value" safe.
 type Epoch struct {
 	// Read by every Enter and Exit, written only by grace periods, so the
 	// line stays shared-clean in every core's cache. Kept apart from the
@@ -90,7 +94,6 @@ type Epoch struct {
 	mu        sync.Mutex
 	running   bool          // a goroutine is running grace periods
 	completed uint64        // grace periods completed
-	wanted    uint64        // highest grace period a caller waits for
 	waiters   int           // callers blocked in Synchronize, not running
 	done      chan struct{} // closed, then replaced, whenever completed grows or the runner leaves
 }
@@ -198,9 +201,11 @@ func (e *Epoch) wakeWaiter() {
 }
 
 // Synchronize waits until every critical section of e that began before
-// the call has ended, then returns nil. Critical sections that begin after
-// the call starts do not delay it: a steady stream of new readers cannot
-// starve it.
+// the call has ended, then returns nil. It may also wait for sections that
+// began after the call, but only for those that began before the grace
+// period serving it flipped the index: sections that begin after the
+// flip do not delay it, so a steady stream of new readers cannot starve
+// it.
 //
 // Concurrent calls share grace periods: a call that arrives while a grace
 // period is running is served by the next one, together with every other
@@ -229,9 +234,6 @@ func (e *Epoch) Synchronize(ctx context.Context) error {
 	if e.running {
 		target++
 	}
-	if target > e.wanted {
-		e.wanted = target
-	}
 	for e.completed < target {
 		if !e.running {
 			e.running = true
@@ -239,7 +241,9 @@ func (e *Epoch) Synchronize(ctx context.Context) error {
 			err := e.runGracePeriods(ctx, target)
 			e.mu.Lock()
 			if err != nil {
-				e.leaveLocked()
+				// Give up the runner role and wake the waiters: one of
+				// them takes it over if its grace period is still due.
+				e.running = false
 				e.broadcastLocked()
 				e.mu.Unlock()
 				return err
@@ -256,9 +260,6 @@ func (e *Epoch) Synchronize(ctx context.Context) error {
 		case <-ctx.Done():
 			e.mu.Lock()
 			e.waiters--
-			if e.waiters == 0 && !e.running {
-				e.wanted = e.completed
-			}
 			e.mu.Unlock()
 			return ctx.Err()
 		}
@@ -282,23 +283,13 @@ func (e *Epoch) runGracePeriods(ctx context.Context, target uint64) error {
 		e.completed++
 		finished := e.completed >= target
 		if finished {
-			e.leaveLocked()
+			e.running = false // a woken waiter takes over if it needs more
 		}
 		e.broadcastLocked()
 		e.mu.Unlock()
 		if finished {
 			return nil
 		}
-	}
-}
-
-// leaveLocked gives up the runner role. The caller then wakes the waiters
-// (broadcastLocked) so that one of them takes the role over if its grace
-// period has not completed yet.
-func (e *Epoch) leaveLocked() {
-	e.running = false
-	if e.waiters == 0 {
-		e.wanted = e.completed // nobody needs more; keep the next caller's target honest
 	}
 }
 
@@ -316,12 +307,14 @@ func (e *Epoch) broadcastLocked() {
 //     before the previous flip and incremented the old index after that
 //     grace period had checked it. They may have loaded the pointer we
 //     are retiring, and nothing else would wait for them. (Skipping this
-//     wait is mutant (b) of lifecycle/model; Spin finds the failure.)
+//     wait is MUTANT_SKIP_FIRST_WAIT of lifecycle/model: Spin
+//     finds the failure.)
 //   - The flip makes new readers count on the other index, so the second
 //     wait only has to outlast readers already there, plus at most one
 //     late increment per reader that loaded idx before the flip: it
 //     cannot be starved by a stream of new readers. A single index would
-//     be safe but could wait forever (mutant (c)).
+//     be safe but could wait forever (MUTANT_SINGLE_INDEX, a liveness
+//     failure).
 func (e *Epoch) gracePeriod(ctx context.Context) error {
 	cur := e.idx.Load()
 	if err := e.waitDrained(ctx, cur^1); err != nil {
@@ -373,7 +366,7 @@ func (e *Epoch) waitDrained(ctx context.Context, i uint32) error {
 // sums can be equal only if every reader counted by the enter sum has
 // exited. Reading enters first lets a reader that enters and exits
 // between the two reads pair its exit with an earlier reader's enter
-// (mutant (a) of lifecycle/model).
+// (MUTANT_ENTERS_FIRST of lifecycle/model).
 func (e *Epoch) drained(i uint32) bool {
 	var exits, enters uint64
 	for k := range e.shards {

@@ -8,7 +8,8 @@
 //	Active    Dispatch calls it.
 //	Stopping  Stop has removed it: no new invocation starts, but calls
 //	          that began before Stop may still be running.
-//	Stopped   Every such call has returned; Done is closed.
+//	Stopped   Every such call has returned; Done is closed (right after
+//	          the state changes).
 //
 // Once a Handle is Stopped, its function is not running and will never run
 // again, so its owner may release whatever the function touches.

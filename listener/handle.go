@@ -47,8 +47,9 @@ func (h *Handle) Done() <-chan struct{} { return h.core().Done }
 // the one call that moved the listener out of Active; every other call,
 // concurrent or later, returns false.
 //
-// Because Stop never blocks, a listener may stop itself from inside its
-// Func; using Stop's result, a one-shot listener acts exactly once even
+// Stop never waits for invocations (it may wait briefly for the scope's
+// internal lock, never held while a listener runs), so a listener may stop
+// itself from inside its Func; using Stop's result, a one-shot listener acts exactly once even
 // when several events reach it at the same time (see the scope package's
 // ListenSelf example).
 func (h *Handle) Stop() bool { return h.core().Stop() }

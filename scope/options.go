@@ -26,7 +26,10 @@ func (f optionFunc) apply(o *options) { f(o) }
 // dispatching goroutine with the listener's name and the recovered value,
 // the Result it returns stands for that listener, and the remaining
 // listeners are still called. The handler must return a valid Result and
-// must not panic; if it does, the panic reaches Dispatch's caller.
+// must not panic; if it does, the panic reaches Dispatch's caller. Like a
+// listener, the handler runs inside the dispatch's epoch section and may
+// run on many goroutines at once: it must be safe for concurrent use and
+// must not wait for its own Scope to drain.
 //
 // Without this option a panic in a Func propagates to Dispatch's caller,
 // and the listeners after it are not called for that event. Either way the
@@ -52,7 +55,8 @@ type Stall struct {
 
 // WithStallWarning makes every Unlisten and Close that is still waiting
 // after the given duration call report once, on the waiting goroutine,
-// and then go on waiting (report must therefore not block for long). The classic cause of a stall is an Unlisten or Close called
+// and then go on waiting. Several waits may report at the same time, so
+// report must be safe for concurrent use, and it should return quickly. The classic cause of a stall is an Unlisten or Close called
 // from inside a listener of the same scope, which waits for itself and
 // can never return; the other is a listener that blocks.
 //

@@ -22,8 +22,8 @@ var (
 	// ErrNilFunc: Listen with a nil Func (or ListenSelf whose build
 	// function is nil or returns nil).
 	ErrNilFunc = errors.New("scope: nil listener func")
-	// ErrUnknownHandle: Unlisten with a nil Handle or one that another
-	// Scope returned.
+	// ErrUnknownHandle: Unlisten with a nil or zero Handle, or one that
+	// another Scope returned.
 	ErrUnknownHandle = errors.New("scope: unknown handle")
 )
 
@@ -45,10 +45,12 @@ var (
 // seen the listener has returned by then.
 //
 // All methods are safe to call from any number of goroutines at once.
-// Dispatch takes no lock, allocates nothing and writes no memory shared
-// with other processors. Listeners may call Listen, Dispatch and their own
-// Handle's Stop; they must not call Unlisten or Close of their own Scope
-// without a deadline (see Unlisten).
+// Dispatch takes no lock, allocates nothing and, in the common case, writes
+// only to a counter of the processor it runs on (see package lifecycle).
+// Listeners may call Listen, Dispatch and their own Handle's Stop; they
+// must not call Unlisten or Close of their own Scope without a deadline
+// (see Unlisten). A Scope must be created with New and must not be copied
+// after first use.
 //
 // A Scope needs no Close to be garbage collected: it owns no goroutine
 // while no drain is pending, and a drain's goroutine ends with the drain.
@@ -56,8 +58,10 @@ var (
 // In the terminology of the Go memory model, the return of every
 // invocation of a listener "synchronizes before" the close of its Handle's
 // Done channel, and therefore before the return of an Unlisten or Close
-// that returns nil; a successful Listen "synchronizes before" every
-// invocation of the listener it registered.
+// that returns nil. Everything sequenced before a call to Listen (for
+// ListenSelf, also everything build does) "synchronizes before" every
+// invocation of the listener it registers; an invocation may begin before
+// Listen returns.
 type Scope[E any] struct {
 	// Read by every Dispatch.
 	ep   *lifecycle.Epoch
@@ -138,7 +142,10 @@ func (s *Scope[E]) Listen(name string, fn listener.Func[E]) (*listener.Handle, e
 //
 // ListenSelf returns ErrNilFunc if build is nil or returns nil, and
 // ErrClosed if the Scope has been closed; a Handle already passed to build
-// is then Stopped, never having been registered.
+// is then Stopped, never having been registered. If build (or anything it
+// starts) stops the Handle before ListenSelf publishes it, the listener is
+// never registered: ListenSelf returns the Handle, already Stopped, and a
+// nil error.
 func (s *Scope[E]) ListenSelf(name string, build func(self *listener.Handle) listener.Func[E]) (*listener.Handle, error) {
 	if build == nil {
 		return nil, ErrNilFunc
@@ -160,18 +167,26 @@ func (s *Scope[E]) ListenSelf(name string, build func(self *listener.Handle) lis
 		c.Abandon()
 		return nil, ErrClosed
 	}
+	if c.State.Load() != handle.Active {
+		// build stopped its own listener: it never becomes visible.
+		// stopped, which takes mu, saw it unregistered and left it to us.
+		c.Abandon()
+		return h, nil
+	}
 	old := s.snap.Load().entries
 	next := make([]entry[E], 0, len(old)+1)
 	next = appendActive(next, old)
 	next = append(next, entry[E]{c: c, fn: fn})
+	c.Registered = true
+	s.active.Inc()
 	// The store publishes c, fn and everything build did: a Dispatch that
 	// loads this snapshot sees them (atomic store, then atomic load).
 	s.snap.Store(&snapshot[E]{entries: next})
-	s.active.Inc()
 	return h, nil
 }
 
 func (s *Scope[E]) isClosed() bool {
+	s.mustBeMade()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.closed
@@ -204,7 +219,11 @@ func (s *Scope[E]) Dispatch(ctx context.Context, ev E) listener.Result {
 	// No listener, nothing to protect: a scope nobody listens to costs one
 	// load. Safe because a listener registered after this load is one this
 	// Dispatch may miss anyway.
-	if len(s.snap.Load().entries) == 0 {
+	first := s.snap.Load()
+	if first == nil {
+		panicZeroScope()
+	}
+	if len(first.entries) == 0 {
 		return listener.Defer
 	}
 	r := s.ep.Enter()
@@ -260,8 +279,9 @@ func (s *Scope[E]) callRecover(ctx context.Context, e *entry[E], ev E) (res list
 	return res
 }
 
-// InvalidResultError is the value Dispatch panics with when a listener
-// returns a Result that is not Defer, Allow or Deny.
+// A *InvalidResultError is the value Dispatch panics with (and passes to
+// the panic handler) when a listener returns a Result that is not Defer,
+// Allow or Deny.
 type InvalidResultError struct {
 	Listener string
 	Result   listener.Result
@@ -280,11 +300,14 @@ func invalidResult(name string, r listener.Result) error {
 // Active, possibly from inside a listener. It only queues the listener
 // for the drain, so it never blocks on readers.
 func (s *Scope[E]) stopped(c *handle.Core) {
-	s.active.Dec()
 	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !c.Registered {
+		return // stopped inside ListenSelf's build: ListenSelf finishes it
+	}
+	s.active.Dec()
 	s.pending = append(s.pending, c)
 	s.startDrainLocked()
-	s.mu.Unlock()
 }
 
 func (s *Scope[E]) startDrainLocked() {
@@ -339,8 +362,8 @@ func (s *Scope[E]) drain() {
 // If ctx ends first, Unlisten returns an error for which
 // errors.Is(err, ctx.Err()) holds; the listener stays removed, and its
 // Handle's Done is still closed when the drain completes. If h is nil or
-// was returned by another Scope, Unlisten returns an error wrapping
-// ErrUnknownHandle and leaves h untouched.
+// zero, or was returned by another Scope, Unlisten returns an error
+// wrapping ErrUnknownHandle and leaves h untouched.
 //
 // Hazard: Unlisten waits for every Dispatch of the Scope that was running
 // when it began, not only the calls of this listener. Called without a
@@ -348,8 +371,10 @@ func (s *Scope[E]) drain() {
 // Dispatch that is calling it, which never returns: a deadlock.
 // WithStallWarning reports such a wait. To stop a listener from inside a
 // listener, call Stop (it does not wait) and let the owner wait on Done
-// elsewhere. A listener that blocks likewise delays every Unlisten of its
-// Scope.
+// elsewhere. With a deadline, such a call returns the context's error only
+// when the deadline passes, holding up the drain of every listener
+// stopped meanwhile. A listener that blocks likewise delays every
+// Unlisten of its Scope.
 func (s *Scope[E]) Unlisten(ctx context.Context, h *listener.Handle) error {
 	c, err := s.own(h)
 	if err != nil {
@@ -360,6 +385,7 @@ func (s *Scope[E]) Unlisten(ctx context.Context, h *listener.Handle) error {
 }
 
 func (s *Scope[E]) own(h *listener.Handle) (*handle.Core, error) {
+	s.mustBeMade()
 	if h == nil {
 		return nil, fmt.Errorf("%w: nil handle", ErrUnknownHandle)
 	}
@@ -415,6 +441,7 @@ func (s *Scope[E]) wait(ctx context.Context, who string, done <-chan struct{}) e
 // completes in the background, closing every Handle's Done. The hazard
 // described at Unlisten applies to Close as well.
 func (s *Scope[E]) Close(ctx context.Context) error {
+	s.mustBeMade()
 	s.mu.Lock()
 	s.closed = true
 	for _, e := range s.snap.Load().entries {
@@ -430,4 +457,17 @@ func (s *Scope[E]) Close(ctx context.Context) error {
 	idle := s.idle
 	s.mu.Unlock()
 	return s.wait(ctx, "", idle)
+}
+
+// mustBeMade panics, with a message rather than a nil dereference deep
+// inside, when s is the zero Scope.
+func (s *Scope[E]) mustBeMade() {
+	if s.ep == nil {
+		panicZeroScope()
+	}
+}
+
+//go:noinline
+func panicZeroScope() {
+	panic("scope: use of a Scope not created by New")
 }

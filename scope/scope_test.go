@@ -460,3 +460,46 @@ func TestScope_HandleAccessors(t *testing.T) {
 	assert.Equal(t, `listener "named" (Stopped)`, h.String())
 	require.NoError(t, s.Close(bg))
 }
+
+func TestScope_ZeroValuePanics(t *testing.T) {
+	s := new(scope.Scope[int])
+	msg := "scope: use of a Scope not created by New"
+	assert.PanicsWithValue(t, msg, func() { s.Dispatch(bg, 0) })
+	assert.PanicsWithValue(t, msg, func() { _, _ = s.Listen("l", answer(listener.Allow)) })
+	assert.PanicsWithValue(t, msg, func() { _ = s.Unlisten(bg, nil) })
+	assert.PanicsWithValue(t, msg, func() { _ = s.Close(bg) })
+}
+
+// A ListenSelf build function that stops its own Handle: the listener is
+// never registered, never called, and the count of active listeners stays
+// right.
+func TestScope_ListenSelfStoppedInsideBuild(t *testing.T) {
+	s := scope.New[int]("build-stop")
+	called := false
+	h, err := s.ListenSelf("quitter", func(self *listener.Handle) listener.Func[int] {
+		require.True(t, self.Stop())
+		return func(context.Context, int) listener.Result { called = true; return listener.Deny }
+	})
+	require.NoError(t, err)
+	assert.Equal(t, listener.Stopped, h.State())
+	<-h.Done()
+	assert.Zero(t, s.Len())
+	assert.Equal(t, listener.Defer, s.Dispatch(bg, 0))
+	assert.False(t, called)
+
+	// The same with a build that then fails: Len must not go negative.
+	h2 := (*listener.Handle)(nil)
+	_, err = s.ListenSelf("quitter-nil", func(self *listener.Handle) listener.Func[int] {
+		h2 = self
+		self.Stop()
+		return nil
+	})
+	require.ErrorIs(t, err, scope.ErrNilFunc)
+	assert.Equal(t, listener.Stopped, h2.State())
+	assert.Zero(t, s.Len())
+	_, err = s.Listen("ok", answer(listener.Allow))
+	require.NoError(t, err)
+	assert.Equal(t, 1, s.Len())
+	require.NoError(t, s.Close(bg))
+	assert.Zero(t, s.Len())
+}

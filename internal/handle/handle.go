@@ -23,6 +23,12 @@ type Core struct {
 	State atomic.Int32
 	Done  chan struct{} // closed on the move to Stopped
 
+	// Registered is set when the owner publishes the listener. Only the
+	// owner reads and writes it, under its own mutex: a Stop before
+	// publication (from a ListenSelf build function) must not be counted
+	// or drained as if the listener had ever been visible.
+	Registered bool
+
 	// onStop is told, once, by the Stop that moved the listener out of
 	// Active. It must not block: Stop is called from callbacks.
 	onStop func(*Core)
@@ -52,12 +58,18 @@ func (c *Core) Finish() {
 	}
 }
 
-// Abandon finishes a Core that was never registered: it goes straight
-// from Active to Stopped. If a Stop got there first, the drain it queued
-// finishes the Core instead.
+// Abandon finishes a Core that was never published, from Active or
+// Stopping: no reader can have seen it, so no grace period is needed.
 func (c *Core) Abandon() {
-	if c.State.CompareAndSwap(Active, Stopped) {
-		close(c.Done)
+	for {
+		st := c.State.Load()
+		if st == Stopped {
+			return
+		}
+		if c.State.CompareAndSwap(st, Stopped) {
+			close(c.Done)
+			return
+		}
 	}
 }
 
