@@ -1,0 +1,445 @@
+package bench_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/puzpuzpuz/xsync/v4"
+
+	"github.com/quiesce/quiesce/listener"
+	"github.com/quiesce/quiesce/scope"
+)
+
+// The Dispatch workload: one event, an int as in the scope package's own
+// benchmarks, delivered to n listeners that each answer Defer. Every
+// implementation calls the same listener.Func values, loaded from a slice
+// (for quiesce, from the snapshot its Listen built from that slice), so no
+// implementation can have the callback inlined: each call is one indirect
+// call everywhere. Every implementation combines the answers the way
+// Scope.Dispatch does, Deny over Allow over Defer, and every one that must
+// release something on the way out does it with a defer, as Scope.Dispatch
+// does, so that a panicking listener leaves nothing held.
+//
+// Each implementation's dispatch is one non-inlined call per event, as
+// Scope.Dispatch is (it is far over the inliner's budget); the baselines
+// are marked go:noinline so that none of them is inlined into its
+// benchmark loop. Within them RLock, RUnlock and the atomics inline as
+// usual.
+
+func noop(context.Context, int) listener.Result { return listener.Defer }
+
+// listeners returns the slice of n no-op listeners that every
+// implementation calls through.
+func listeners(n int) []listener.Func[int] {
+	fns := make([]listener.Func[int], n)
+	for i := range fns {
+		fns[i] = noop
+	}
+	return fns
+}
+
+// Every baseline's dispatch writes out the same loop as Scope.Dispatch:
+// call each listener, check its answer and keep the strongest (Deny over
+// Allow over Defer, a panic on an invalid Result). It is written out in
+// each rather than shared, because a shared helper is over the inliner's
+// budget and would cost the baselines one more call than Scope.Dispatch
+// pays.
+//
+//	res := listener.Defer
+//	for _, fn := range fns {
+//		v := fn(ctx, ev)
+//		if !v.Valid() {
+//			panicInvalid(v)
+//		}
+//		if v > res {
+//			res = v
+//		}
+//	}
+//	return res
+
+//go:noinline
+func panicInvalid(v listener.Result) {
+	panic(fmt.Sprintf("bench: listener returned invalid %v", v))
+}
+
+// cacheLine is the padding unit, as in package lifecycle: 128 bytes, the
+// 64-byte line of x86 together with the adjacent line its prefetcher
+// pulls in.
+const cacheLine = 128
+
+// An impl is one way of protecting the listeners while they run. serial
+// and worker hold the hot loops, one per implementation, so that each
+// event costs a direct call of that implementation's dispatch.
+type impl interface {
+	// serial dispatches n events on the calling goroutine.
+	serial(n int)
+	// worker dispatches events until pb says stop; RunParallel runs one
+	// per worker goroutine.
+	worker(pb *testing.PB)
+	// once dispatches one event, for the test that every implementation
+	// answers alike.
+	once(ctx context.Context, ev int) listener.Result
+}
+
+// impls lists the implementations in the order of the benchmark's
+// sub-benchmarks and of the doc's tables.
+var impls = []struct {
+	name string
+	new  func(fns []listener.Func[int]) impl
+}{
+	{"quiesce", newQuiesce},
+	{"mutex", func(fns []listener.Func[int]) impl { return &mutexImpl{fns: fns} }},
+	{"rwmutex", func(fns []listener.Func[int]) impl { return &rwmutexImpl{fns: fns} }},
+	{"counter", func(fns []listener.Func[int]) impl { return &counterImpl{fns: fns} }},
+	{"xsync", func(fns []listener.Func[int]) impl { return &xsyncImpl{mu: xsync.NewRBMutex(), fns: fns} }},
+	{"floor", func(fns []listener.Func[int]) impl { return &floorImpl{fns: fns} }},
+	{"none", func(fns []listener.Func[int]) impl { return &noneImpl{fns: fns} }},
+}
+
+// quiesce: Scope.Dispatch, the subject.
+type quiesceImpl struct{ s *scope.Scope[int] }
+
+func newQuiesce(fns []listener.Func[int]) impl {
+	s := scope.New[int]("bench")
+	for i, fn := range fns {
+		if _, err := s.Listen(fmt.Sprint("noop", i), fn); err != nil {
+			panic(err)
+		}
+	}
+	return quiesceImpl{s: s}
+}
+
+func (q quiesceImpl) serial(n int) {
+	s, ctx := q.s, context.Background()
+	for i := 0; i < n; i++ {
+		s.Dispatch(ctx, i)
+	}
+}
+
+func (q quiesceImpl) worker(pb *testing.PB) {
+	s, ctx := q.s, context.Background()
+	for pb.Next() {
+		s.Dispatch(ctx, 0)
+	}
+}
+
+func (q quiesceImpl) once(ctx context.Context, ev int) listener.Result {
+	return q.s.Dispatch(ctx, ev)
+}
+
+// mutex: a sync.Mutex held around the callbacks, what the kauth question
+// did. Unlisten would Lock, which waits for the callback.
+type mutexImpl struct {
+	fns []listener.Func[int]
+	_   [cacheLine]byte // padding: the lock's line is written, fns only read
+	mu  sync.Mutex
+}
+
+//go:noinline
+func (m *mutexImpl) dispatch(ctx context.Context, ev int) listener.Result {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	res := listener.Defer
+	for _, fn := range m.fns {
+		v := fn(ctx, ev)
+		if !v.Valid() {
+			panicInvalid(v)
+		}
+		if v > res {
+			res = v
+		}
+	}
+	return res
+}
+
+func (m *mutexImpl) serial(n int) {
+	ctx := context.Background()
+	for i := 0; i < n; i++ {
+		m.dispatch(ctx, i)
+	}
+}
+
+func (m *mutexImpl) worker(pb *testing.PB) {
+	ctx := context.Background()
+	for pb.Next() {
+		m.dispatch(ctx, 0)
+	}
+}
+
+func (m *mutexImpl) once(ctx context.Context, ev int) listener.Result { return m.dispatch(ctx, ev) }
+
+// rwmutex: a sync.RWMutex read-locked around the callbacks, what the
+// answer to the kauth question recommends. Unlisten would Lock.
+type rwmutexImpl struct {
+	fns []listener.Func[int]
+	_   [cacheLine]byte // padding: the lock's line is written, fns only read
+	mu  sync.RWMutex
+}
+
+//go:noinline
+func (m *rwmutexImpl) dispatch(ctx context.Context, ev int) listener.Result {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	res := listener.Defer
+	for _, fn := range m.fns {
+		v := fn(ctx, ev)
+		if !v.Valid() {
+			panicInvalid(v)
+		}
+		if v > res {
+			res = v
+		}
+	}
+	return res
+}
+
+func (m *rwmutexImpl) serial(n int) {
+	ctx := context.Background()
+	for i := 0; i < n; i++ {
+		m.dispatch(ctx, i)
+	}
+}
+
+func (m *rwmutexImpl) worker(pb *testing.PB) {
+	ctx := context.Background()
+	for pb.Next() {
+		m.dispatch(ctx, 0)
+	}
+}
+
+func (m *rwmutexImpl) once(ctx context.Context, ev int) listener.Result { return m.dispatch(ctx, ev) }
+
+// counter: one shared in-flight counter, incremented on entry and
+// decremented on exit (the "activation count" of Apple's kauth sample).
+// Unlisten would wait for it to reach zero, which a steady stream of
+// callers can postpone forever.
+type counterImpl struct {
+	fns []listener.Func[int]
+	_   [cacheLine]byte // padding: n's line is written, fns only read
+	n   atomic.Int64
+}
+
+//go:noinline
+func (c *counterImpl) dispatch(ctx context.Context, ev int) listener.Result {
+	c.n.Add(1)
+	defer c.n.Add(-1)
+	res := listener.Defer
+	for _, fn := range c.fns {
+		v := fn(ctx, ev)
+		if !v.Valid() {
+			panicInvalid(v)
+		}
+		if v > res {
+			res = v
+		}
+	}
+	return res
+}
+
+func (c *counterImpl) serial(n int) {
+	ctx := context.Background()
+	for i := 0; i < n; i++ {
+		c.dispatch(ctx, i)
+	}
+}
+
+func (c *counterImpl) worker(pb *testing.PB) {
+	ctx := context.Background()
+	for pb.Next() {
+		c.dispatch(ctx, 0)
+	}
+}
+
+func (c *counterImpl) once(ctx context.Context, ev int) listener.Result { return c.dispatch(ctx, ev) }
+
+// xsync: github.com/puzpuzpuz/xsync/v4's RBMutex, a reader-biased RWMutex
+// (BRAVO) whose readers count on one of several padded slots; RLock
+// returns the token RUnlock needs.
+type xsyncImpl struct {
+	mu  *xsync.RBMutex
+	fns []listener.Func[int]
+}
+
+//go:noinline
+func (x *xsyncImpl) dispatch(ctx context.Context, ev int) listener.Result {
+	t := x.mu.RLock()
+	defer x.mu.RUnlock(t)
+	res := listener.Defer
+	for _, fn := range x.fns {
+		v := fn(ctx, ev)
+		if !v.Valid() {
+			panicInvalid(v)
+		}
+		if v > res {
+			res = v
+		}
+	}
+	return res
+}
+
+func (x *xsyncImpl) serial(n int) {
+	ctx := context.Background()
+	for i := 0; i < n; i++ {
+		x.dispatch(ctx, i)
+	}
+}
+
+func (x *xsyncImpl) worker(pb *testing.PB) {
+	ctx := context.Background()
+	for pb.Next() {
+		x.dispatch(ctx, 0)
+	}
+}
+
+func (x *xsyncImpl) once(ctx context.Context, ev int) listener.Result { return x.dispatch(ctx, ev) }
+
+// floor: each goroutine owns a padded counter pair and pays two
+// uncontended atomic adds per event, with no work to find its counter.
+// No counting scheme can pay less (a writer would sum the pairs, as
+// Epoch.Synchronize sums its shards); it is not a usable design, since
+// a real dispatcher cannot be handed its own counter.
+type floorImpl struct{ fns []listener.Func[int] }
+
+// slot is one goroutine's counter pair, alone in its 128-byte block.
+type slot struct {
+	enter, exit atomic.Uint64
+	_           [cacheLine - 16]byte // padding to prevent false sharing
+}
+
+//go:noinline
+func (f *floorImpl) dispatch(ctx context.Context, c *slot, ev int) listener.Result {
+	c.enter.Add(1)
+	defer c.exit.Add(1)
+	res := listener.Defer
+	for _, fn := range f.fns {
+		v := fn(ctx, ev)
+		if !v.Valid() {
+			panicInvalid(v)
+		}
+		if v > res {
+			res = v
+		}
+	}
+	return res
+}
+
+func (f *floorImpl) serial(n int) {
+	c, ctx := new(slot), context.Background()
+	for i := 0; i < n; i++ {
+		f.dispatch(ctx, c, i)
+	}
+}
+
+func (f *floorImpl) worker(pb *testing.PB) {
+	c, ctx := new(slot), context.Background() // this worker's own counter
+	for pb.Next() {
+		f.dispatch(ctx, c, 0)
+	}
+}
+
+func (f *floorImpl) once(ctx context.Context, ev int) listener.Result {
+	return f.dispatch(ctx, new(slot), ev)
+}
+
+// none: no protection at all. Unsafe (nothing can tell when a callback
+// has finished); the absolute floor, for reference.
+type noneImpl struct{ fns []listener.Func[int] }
+
+//go:noinline
+func (u *noneImpl) dispatch(ctx context.Context, ev int) listener.Result {
+	res := listener.Defer
+	for _, fn := range u.fns {
+		v := fn(ctx, ev)
+		if !v.Valid() {
+			panicInvalid(v)
+		}
+		if v > res {
+			res = v
+		}
+	}
+	return res
+}
+
+func (u *noneImpl) serial(n int) {
+	ctx := context.Background()
+	for i := 0; i < n; i++ {
+		u.dispatch(ctx, i)
+	}
+}
+
+func (u *noneImpl) worker(pb *testing.PB) {
+	ctx := context.Background()
+	for pb.Next() {
+		u.dispatch(ctx, 0)
+	}
+}
+
+func (u *noneImpl) once(ctx context.Context, ev int) listener.Result { return u.dispatch(ctx, ev) }
+
+// BenchmarkDispatch dispatches one event to 1 and 4 no-op listeners
+// through every implementation, from one goroutine (mode=serial) and from
+// GOMAXPROCS goroutines at once (mode=parallel). Compare implementations
+// with benchstat -col /impl.
+func BenchmarkDispatch(b *testing.B) {
+	for _, n := range []int{1, 4} {
+		for _, mode := range []string{"serial", "parallel"} {
+			for _, im := range impls {
+				name := fmt.Sprintf("listeners=%d/mode=%s/impl=%s", n, mode, im.name)
+				b.Run(name, func(b *testing.B) {
+					benchDispatch(b, im.new, n, mode == "parallel")
+				})
+			}
+		}
+	}
+}
+
+// benchDispatch runs the workload: an implementation built by newImpl
+// over n no-op listeners, serially or in parallel.
+func benchDispatch(b *testing.B, newImpl func([]listener.Func[int]) impl, n int, parallel bool) {
+	b.ReportAllocs()
+	im := newImpl(listeners(n))
+	b.ResetTimer()
+	if !parallel {
+		im.serial(b.N)
+		return
+	}
+	b.RunParallel(func(pb *testing.PB) {
+		// One interface call per worker; the worker's loop makes direct
+		// calls and keeps what it needs in locals, so that nothing in it
+		// is read through this closure, whose captured variables may
+		// share a line with testing.PB's counters.
+		w := im
+		w.worker(pb)
+	})
+}
+
+// TestImplementationsAgree checks that every implementation runs the same
+// workload: for a mix of answers, each returns what folding
+// listener.Result.Combine over the answers gives.
+func TestImplementationsAgree(t *testing.T) {
+	answer := func(r listener.Result) listener.Func[int] {
+		return func(context.Context, int) listener.Result { return r }
+	}
+	cases := [][]listener.Result{
+		{listener.Defer},
+		{listener.Allow},
+		{listener.Defer, listener.Allow, listener.Defer},
+		{listener.Allow, listener.Deny, listener.Defer, listener.Allow},
+	}
+	for _, answers := range cases {
+		fns := make([]listener.Func[int], len(answers))
+		want := listener.Defer
+		for i, a := range answers {
+			fns[i] = answer(a)
+			want = want.Combine(a)
+		}
+		for _, im := range impls {
+			if got := im.new(fns).once(context.Background(), 0); got != want {
+				t.Errorf("%s over %v = %v, want %v", im.name, answers, got, want)
+			}
+		}
+	}
+}

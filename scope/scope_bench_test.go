@@ -1,0 +1,359 @@
+package scope_test
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/quiesce/quiesce/listener"
+	"github.com/quiesce/quiesce/scope"
+)
+
+// Benchmarks of Scope, each next to a reference built on sync.RWMutex (the
+// usual fix for the kauth race). The comparison with the other baselines
+// (Mutex, a shared counter, xsync's RBMutex, the per-goroutine counter
+// floor) is in the separate module bench/; results and commands are in
+// docs/benchmarks.md.
+
+// noop is the listener every Dispatch benchmark calls: it answers Defer
+// and does nothing else, so what is measured is the dispatch around it.
+// It is always called through a listener.Func loaded from a slice, so the
+// compiler cannot inline it anywhere.
+func noop(context.Context, int) listener.Result { return listener.Defer }
+
+func noops(n int) []listener.Func[int] {
+	fns := make([]listener.Func[int], n)
+	for i := range fns {
+		fns[i] = noop
+	}
+	return fns
+}
+
+// rwScope is the reference: the listener list behind an RWMutex, read
+// locked around the callbacks, write locked to change the list. Unlisten
+// is Lock: it returns once no Dispatch holds the read lock, so it gives
+// the same guarantee as Scope.Unlisten.
+type rwScope struct {
+	mu  sync.RWMutex
+	fns []listener.Func[int]
+}
+
+// Dispatch combines as Scope.Dispatch does: Deny over Allow over Defer.
+// Not inlined, like Scope.Dispatch (too large for the inliner), so both
+// cost one call per event.
+//
+//go:noinline
+func (r *rwScope) Dispatch(ctx context.Context, ev int) listener.Result {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	res := listener.Defer
+	for _, fn := range r.fns {
+		v := fn(ctx, ev)
+		if !v.Valid() {
+			panic("invalid result")
+		}
+		if v > res {
+			res = v
+		}
+	}
+	return res
+}
+
+func (r *rwScope) listen(fn listener.Func[int]) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.fns = append(r.fns, fn)
+	return len(r.fns) - 1
+}
+
+func (r *rwScope) unlisten(i int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.fns = slices.Delete(r.fns, i, i+1)
+}
+
+func newScope(b *testing.B, fns []listener.Func[int]) *scope.Scope[int] {
+	s := scope.New[int]("bench")
+	for i, fn := range fns {
+		if _, err := s.Listen(fmt.Sprint("noop", i), fn); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return s
+}
+
+// BenchmarkDispatch measures one Dispatch to 0, 1, 4 and 16 no-op
+// listeners, from one goroutine and from every processor at once.
+func BenchmarkDispatch(b *testing.B) {
+	for _, n := range []int{0, 1, 4, 16} {
+		for _, parallel := range []bool{false, true} {
+			for _, impl := range []string{"quiesce", "rwmutex"} {
+				name := fmt.Sprintf("listeners=%d/%s/impl=%s", n, modeName(parallel), impl)
+				b.Run(name, func(b *testing.B) { benchDispatch(b, impl, n, parallel) })
+			}
+		}
+	}
+}
+
+// benchDispatch runs Dispatch of impl ("quiesce" or "rwmutex") to
+// listeners no-op listeners. The hot loops call Dispatch directly, not
+// through an interface or func value.
+func benchDispatch(b *testing.B, impl string, listeners int, parallel bool) {
+	b.ReportAllocs()
+	fns := noops(listeners)
+	switch impl {
+	case "quiesce":
+		s := newScope(b, fns)
+		b.ResetTimer()
+		if !parallel {
+			for i := 0; i < b.N; i++ {
+				s.Dispatch(bg, i)
+			}
+			return
+		}
+		b.RunParallel(func(pb *testing.PB) {
+			// Locals, not reads through the closure: its captured
+			// variables may share a line with testing.PB's counters.
+			s, ctx := s, bg
+			for pb.Next() {
+				s.Dispatch(ctx, 0)
+			}
+		})
+	case "rwmutex":
+		r := &rwScope{fns: fns}
+		b.ResetTimer()
+		if !parallel {
+			for i := 0; i < b.N; i++ {
+				r.Dispatch(bg, i)
+			}
+			return
+		}
+		b.RunParallel(func(pb *testing.PB) {
+			r, ctx := r, bg
+			for pb.Next() {
+				r.Dispatch(ctx, 0)
+			}
+		})
+	default:
+		b.Fatalf("unknown impl %q", impl)
+	}
+}
+
+// BenchmarkListenUnlisten measures a Listen followed by its Unlisten
+// while no Dispatch is running: the cost of registering and retiring a
+// listener when there is nothing to wait for.
+func BenchmarkListenUnlisten(b *testing.B) {
+	for _, impl := range []string{"quiesce", "rwmutex"} {
+		b.Run("impl="+impl, func(b *testing.B) { benchListenUnlisten(b, impl) })
+	}
+}
+
+func benchListenUnlisten(b *testing.B, impl string) {
+	b.ReportAllocs()
+	switch impl {
+	case "quiesce":
+		s := newScope(b, noops(1)) // one other listener, so Dispatch would enter the epoch
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			h, err := s.Listen("l", noop)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := s.Unlisten(bg, h); err != nil {
+				b.Fatal(err)
+			}
+		}
+	case "rwmutex":
+		r := &rwScope{fns: noops(1)}
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			r.unlisten(r.listen(noop))
+		}
+	default:
+		b.Fatalf("unknown impl %q", impl)
+	}
+}
+
+// dispatchers starts n goroutines that dispatch to s nonstop (never
+// yielding, never blocking: the worst case for a grace period) until the
+// returned stop function is called; stop waits for them to return.
+func dispatchers(n int, dispatch func(ctx context.Context, ev int) listener.Result) (stop func()) {
+	var quit atomic.Bool
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx := bg
+			for !quit.Load() {
+				dispatch(ctx, 0)
+			}
+		}()
+	}
+	return func() {
+		quit.Store(true)
+		wg.Wait()
+	}
+}
+
+// BenchmarkUnlistenWhileDispatching measures the latency of one Unlisten
+// while 1 or 2 goroutines dispatch nonstop to the scope (which also keeps
+// one permanent listener, so every Dispatch enters the epoch). Each
+// iteration is a Listen and an Unlisten; ns/op is the pair, and p50-ns,
+// p99-ns and max-ns are the median, 99th percentile and maximum of the
+// Unlisten alone, timed by hand around each call. (StopTimer and StartTimer around the
+// Listen would stop the world twice per iteration and distort exactly the
+// scheduling this measures.)
+func BenchmarkUnlistenWhileDispatching(b *testing.B) {
+	for _, d := range []int{1, 2} {
+		for _, impl := range []string{"quiesce", "rwmutex"} {
+			name := fmt.Sprintf("dispatchers=%d/impl=%s", d, impl)
+			b.Run(name, func(b *testing.B) { benchUnlistenLatency(b, impl, d) })
+		}
+	}
+}
+
+func benchUnlistenLatency(b *testing.B, impl string, nDispatchers int) {
+	b.ReportAllocs()
+	lat := make([]time.Duration, b.N)
+	switch impl {
+	case "quiesce":
+		s := newScope(b, noops(1))
+		stop := dispatchers(nDispatchers, s.Dispatch)
+		defer stop()
+		b.ResetTimer()
+		for i := range lat {
+			h, err := s.Listen("l", noop)
+			if err != nil {
+				b.Fatal(err)
+			}
+			t0 := time.Now()
+			err = s.Unlisten(bg, h)
+			lat[i] = time.Since(t0)
+			if err != nil {
+				b.Fatal(err)
+			}
+		}
+	case "rwmutex":
+		r := &rwScope{fns: noops(1)}
+		stop := dispatchers(nDispatchers, r.Dispatch)
+		defer stop()
+		b.ResetTimer()
+		for i := range lat {
+			j := r.listen(noop)
+			t0 := time.Now()
+			r.unlisten(j)
+			lat[i] = time.Since(t0)
+		}
+	default:
+		b.Fatalf("unknown impl %q", impl)
+	}
+	b.StopTimer()
+	slices.Sort(lat)
+	b.ReportMetric(float64(percentile(lat, 50)), "p50-ns")
+	b.ReportMetric(float64(percentile(lat, 99)), "p99-ns")
+	b.ReportMetric(float64(lat[len(lat)-1]), "max-ns")
+}
+
+// percentile returns the p-th percentile of sorted by the nearest-rank
+// method: the smallest sample that at least p percent of the samples do
+// not exceed.
+func percentile(sorted []time.Duration, p int) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	k := (len(sorted)*p + 99) / 100 // ceil(len*p/100)
+	if k < 1 {
+		k = 1
+	}
+	return sorted[k-1]
+}
+
+// BenchmarkUnlistenBatch measures n Unlistens while one goroutine
+// dispatches nonstop: all n at once from n goroutines (mode=concurrent),
+// or one after another from one goroutine (mode=sequential). Each
+// iteration registers n listeners and then unlistens them; ns/unlisten is
+// the time from the start of the first Unlisten to the return of the
+// last, divided by n, timed by hand (the Listens are not in it; ns/op,
+// which includes them, is for reference only).
+func BenchmarkUnlistenBatch(b *testing.B) {
+	for _, n := range []int{1, 8, 64} {
+		for _, mode := range []string{"concurrent", "sequential"} {
+			if n == 1 && mode == "sequential" {
+				continue // one Unlisten is both
+			}
+			b.Run(fmt.Sprintf("unlistens=%d/mode=%s", n, mode), func(b *testing.B) {
+				benchUnlistenBatch(b, n, mode == "concurrent")
+			})
+		}
+	}
+}
+
+func benchUnlistenBatch(b *testing.B, n int, concurrent bool) {
+	b.ReportAllocs()
+	s := newScope(b, noops(1))
+	stop := dispatchers(1, s.Dispatch)
+	defer stop()
+	hs := make([]*listener.Handle, n)
+	var total time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		for k := range hs {
+			h, err := s.Listen("l", noop)
+			if err != nil {
+				b.Fatal(err)
+			}
+			hs[k] = h
+		}
+		if !concurrent {
+			t0 := time.Now()
+			for _, h := range hs {
+				if err := s.Unlisten(bg, h); err != nil {
+					b.Fatal(err)
+				}
+			}
+			total += time.Since(t0)
+			continue
+		}
+		// Every unlistener is parked on the gate before the clock
+		// starts, so the time is that of the Unlistens, not of starting
+		// goroutines.
+		var ready, done sync.WaitGroup
+		gate := make(chan struct{})
+		errs := make(chan error, n)
+		for _, h := range hs {
+			ready.Add(1)
+			done.Add(1)
+			go func() {
+				defer done.Done()
+				ready.Done()
+				<-gate
+				if err := s.Unlisten(bg, h); err != nil {
+					errs <- err
+				}
+			}()
+		}
+		ready.Wait()
+		t0 := time.Now()
+		close(gate)
+		done.Wait()
+		total += time.Since(t0)
+		close(errs)
+		for err := range errs {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(total.Nanoseconds())/float64(b.N*n), "ns/unlisten")
+}
+
+func modeName(parallel bool) string {
+	if parallel {
+		return "mode=parallel"
+	}
+	return "mode=serial"
+}
