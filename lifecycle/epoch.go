@@ -14,10 +14,10 @@ import (
 // the 128-byte lines of some arm64 and ppc64 cores.
 const cacheLine = 128
 
-// shard holds one processor's share of the read-side counters. Every
-// Enter adds to enter[i] of the shard it picked and the matching Exit adds
-// to exit[i] of the same shard, so in the common case one core writes one
-// line and nobody else writes it.
+// shard holds one processor's share of the read-side counters: one
+// counts per index. Every Enter adds to enter of the counts it picked and
+// the matching Exit adds to exit of the same counts, so in the common case
+// one core writes one line and nobody else writes it.
 //
 // The counters only ever grow. Rejected alternative: a single up/down
 // counter per index (Enter +1, Exit -1) is cheaper to sum, but then a
@@ -28,14 +28,20 @@ const cacheLine = 128
 // counted exit's enter counted too, so equality really means "everyone
 // counted has left".
 type shard struct {
-	// The uint64 counters come first: the shards slice is allocated on
-	// its own, so they are 8-byte aligned even on 32-bit platforms, where
-	// 64-bit atomics require it.
-	enter [2]atomic.Uint64
-	exit  [2]atomic.Uint64
-	ep    *Epoch
+	c [2]counts
 	// padding to prevent false sharing between shards.
-	_ [cacheLine - 4*8 - unsafe.Sizeof(uintptr(0))]byte
+	_ [cacheLine - 2*unsafe.Sizeof(counts{})]byte
+}
+
+// counts is one index's pair of counters on one shard. The uint64 counters
+// come first: the shards slice is allocated on its own and counts is a
+// multiple of 8 bytes, so they are 8-byte aligned even on 32-bit
+// platforms, where 64-bit atomics require it.
+type counts struct {
+	enter atomic.Uint64
+	exit  atomic.Uint64
+	bit   uint32 // 1<<index: the waiting bit that concerns these counters
+	_     uint32
 }
 
 // An Epoch is a read-side protection domain in the style of RCU (precisely,
@@ -103,8 +109,8 @@ type Epoch struct {
 // on another goroutine than the one that entered, and the Ref may be
 // copied freely in between. A zero Ref is not a receipt: its Exit panics.
 type Ref struct {
-	s *shard
-	i uint32
+	c *counts // the shard and index Enter counted on
+	e *Epoch
 }
 
 // NewEpoch returns a new Epoch with no readers inside. It allocates one
@@ -128,7 +134,8 @@ func (e *Epoch) init() {
 	}
 	e.shards = make([]shard, size)
 	for i := range e.shards {
-		e.shards[i].ep = e
+		e.shards[i].c[0].bit = 1 << 0
+		e.shards[i].c[1].bit = 1 << 1
 	}
 	e.mask = size - 1
 	e.wake = make(chan struct{}, 1)
@@ -151,8 +158,9 @@ func (e *Epoch) Enter() Ref {
 	// the increment still happens before this reader loads anything it
 	// protects, which is all safety needs (docs/design.md).
 	i := e.idx.Load() & 1
-	s.enter[i].Inc()
-	return Ref{s: s, i: i}
+	c := &s.c[i]
+	c.enter.Inc()
+	return Ref{c: c, e: e}
 }
 
 // Exit ends the critical section begun by the Enter that returned r.
@@ -163,33 +171,25 @@ func (e *Epoch) Enter() Ref {
 // on that shard (while others are, the excess cannot be told from their
 // exits: exit every Ref exactly once).
 func (r Ref) Exit() {
-	// Kept small enough to inline: the common case is one atomic add and
-	// two plain loads, and everything unusual goes to exitSlow.
-	s := r.s
-	i := r.i & 1
+	// Written to fit the inliner's budget (cost 78 of 80; .ci/run fails
+	// if it stops fitting), so that callers pay no call for Exit: no
+	// calls, panics of prebuilt values, and a Ref that carries its
+	// counters and Epoch directly. A version with a (shard, index) Ref and
+	// an outlined slow path cost 114.
+	c := r.c
+	if c == nil {
+		panic(errZeroRef)
+	}
+	if c.exit.Inc() > c.enter.Load() {
+		c.exit.Dec() // keep the counts balanced for the other readers
+		panic(errDoubleExit)
+	}
 	// The waiter announces itself before its last check of the counters
 	// and we count our exit before loading its bit; both are sequentially
 	// consistent, so either it sees our exit or we see its bit. The load
 	// costs nothing while no grace period sleeps.
-	if s == nil || s.exit[i].Add(1) > s.enter[i].Load() || s.ep.waiting.Load() != 0 {
-		s.exitSlow(i)
-	}
-}
-
-// exitSlow handles a zero Ref (s is nil), an exit that found more exits
-// than enters (misuse), and an exit that must wake a sleeping grace period.
-//
-//go:noinline
-func (s *shard) exitSlow(i uint32) {
-	if s == nil {
-		panic("lifecycle: Exit of a zero Ref (one not returned by Enter or a successful TryEnter)")
-	}
-	if s.exit[i].Load() > s.enter[i].Load() {
-		s.exit[i].Dec() // keep the counts balanced for the other readers
-		panic("lifecycle: Ref exited more times than it was entered")
-	}
-	if s.ep.waiting.Load()&(1<<i) != 0 {
-		s.ep.wakeWaiter()
+	if r.e.waiting.Load()&c.bit != 0 {
+		r.e.wakeWaiter()
 	}
 }
 
@@ -293,8 +293,13 @@ func (e *Epoch) runGracePeriods(ctx context.Context, target uint64) error {
 	}
 }
 
-// broadcastLocked wakes every goroutine blocked in Synchronize.
+// broadcastLocked wakes every goroutine blocked in Synchronize. With no
+// waiter there is nobody to wake, and keeping the channel spares an
+// uncontended Synchronize its only allocation.
 func (e *Epoch) broadcastLocked() {
+	if e.waiters == 0 {
+		return
+	}
 	close(e.done)
 	e.done = make(chan struct{})
 }
@@ -370,10 +375,10 @@ func (e *Epoch) waitDrained(ctx context.Context, i uint32) error {
 func (e *Epoch) drained(i uint32) bool {
 	var exits, enters uint64
 	for k := range e.shards {
-		exits += e.shards[k].exit[i].Load()
+		exits += e.shards[k].c[i].exit.Load()
 	}
 	for k := range e.shards {
-		enters += e.shards[k].enter[i].Load()
+		enters += e.shards[k].c[i].enter.Load()
 	}
 	return exits == enters
 }
@@ -386,11 +391,11 @@ func (e *Epoch) Inside() int {
 	var exits, enters uint64
 	for k := range e.shards {
 		s := &e.shards[k]
-		exits += s.exit[0].Load() + s.exit[1].Load()
+		exits += s.c[0].exit.Load() + s.c[1].exit.Load()
 	}
 	for k := range e.shards {
 		s := &e.shards[k]
-		enters += s.enter[0].Load() + s.enter[1].Load()
+		enters += s.c[0].enter.Load() + s.c[1].enter.Load()
 	}
 	return int(enters - exits)
 }
@@ -401,3 +406,10 @@ func (e *Epoch) Inside() int {
 func panicZeroEpoch() {
 	panic("lifecycle: use of an Epoch or Guard not created by NewEpoch or NewGuard")
 }
+
+// The panic values of Exit are strings in variables rather than calls to
+// panicking functions: a call would cost Exit its inlining.
+var (
+	errZeroRef    any = "lifecycle: Exit of a zero Ref (one not returned by Enter or a successful TryEnter)"
+	errDoubleExit any = "lifecycle: Ref exited more times than it was entered"
+)

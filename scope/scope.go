@@ -300,23 +300,34 @@ func invalidResult(name string, r listener.Result) error {
 // Active, possibly from inside a listener. It only queues the listener
 // for the drain, so it never blocks on readers.
 func (s *Scope[E]) stopped(c *handle.Core) {
+	if s.enqueue(c) {
+		go s.drain(context.Background(), nil)
+	}
+}
+
+// enqueue queues a listener that has just left Active for the drain and
+// reports whether the caller must run the drain: true when no drain was
+// running, in which case the caller now holds the drainer role.
+func (s *Scope[E]) enqueue(c *handle.Core) (drainer bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !c.Registered {
-		return // stopped inside ListenSelf's build: ListenSelf finishes it
+		return false // stopped inside ListenSelf's build: ListenSelf finishes it
 	}
 	s.active.Dec()
 	s.pending = append(s.pending, c)
-	s.startDrainLocked()
+	return s.claimDrainLocked()
 }
 
-func (s *Scope[E]) startDrainLocked() {
+// claimDrainLocked makes the caller the drainer if there is work and no
+// drainer yet.
+func (s *Scope[E]) claimDrainLocked() bool {
 	if s.draining || len(s.pending) == 0 {
-		return
+		return false
 	}
 	s.draining = true
 	s.idle = make(chan struct{})
-	go s.drain()
+	return true
 }
 
 // drain finishes stopped listeners in batches: everything queued by the
@@ -324,16 +335,29 @@ func (s *Scope[E]) startDrainLocked() {
 // 64 listeners stopping at once cost about one of each instead of 64.
 // (Removing each from the snapshot in its own Stop convoys on mu and
 // copies the list 64 times.)
-func (s *Scope[E]) drain() {
+//
+// The drainer is whoever claimed the role: a goroutine started by Stop,
+// which runs with a background context until nothing is pending, or an
+// Unlisten or Close, which drains on its own goroutine (no goroutine to
+// start and none to wake it) with its own ctx. An Unlisten stops once
+// mine is Stopped and hands any later work to a new goroutine, so its
+// latency does not grow with other callers' stops; a drainer whose ctx
+// ends puts its batch back and hands the role over the same way.
+func (s *Scope[E]) drain(ctx context.Context, mine *handle.Core) error {
 	for {
 		s.mu.Lock()
+		if mine != nil && mine.State.Load() == handle.Stopped && len(s.pending) > 0 {
+			go s.drain(context.Background(), nil) // the role passes on
+			s.mu.Unlock()
+			return nil
+		}
 		batch := s.pending
 		s.pending = nil
 		if len(batch) == 0 {
 			s.draining = false
 			close(s.idle)
 			s.mu.Unlock()
-			return
+			return nil
 		}
 		if !s.closed {
 			old := s.snap.Load().entries
@@ -343,9 +367,14 @@ func (s *Scope[E]) drain() {
 		// Every listener in the batch left Active before this grace period
 		// began, so a Dispatch that saw one of them Active entered the epoch
 		// before it and is waited for. Dispatches after that see them
-		// stopped. Background context: the drain must finish, however long
-		// readers take; waiters bound their own wait.
-		_ = s.ep.Synchronize(context.Background())
+		// stopped.
+		if err := s.ep.Synchronize(ctx); err != nil {
+			s.mu.Lock()
+			s.pending = append(batch, s.pending...)
+			go s.drain(context.Background(), nil) // the role passes on
+			s.mu.Unlock()
+			return err
+		}
 		for _, c := range batch {
 			c.Finish()
 		}
@@ -380,7 +409,19 @@ func (s *Scope[E]) Unlisten(ctx context.Context, h *listener.Handle) error {
 	if err != nil {
 		return err
 	}
-	c.Stop()
+	// The Handle's Stop would queue c and start a goroutine to drain it;
+	// here the caller drains itself when nobody else is draining. With a
+	// stall warning it waits instead, so that the report comes from the
+	// waiting goroutine while the drain runs elsewhere.
+	if c.TryStop() && s.enqueue(c) {
+		if s.opts.stallReport == nil {
+			if err := s.drain(ctx, c); err != nil {
+				return s.waitError(ctx, c.Name)
+			}
+		} else {
+			go s.drain(context.Background(), nil)
+		}
+	}
 	return s.wait(ctx, c.Name, c.Done)
 }
 
@@ -422,12 +463,16 @@ func (s *Scope[E]) wait(ctx context.Context, who string, done <-chan struct{}) e
 			stall = nil
 			s.opts.stallReport(Stall{Scope: s.name, Listener: who, Waited: time.Since(start), Inside: s.ep.Inside()})
 		case <-ctx.Done():
-			if who == "" {
-				return fmt.Errorf("scope: close %q: %w", s.name, ctx.Err())
-			}
-			return fmt.Errorf("scope: unlisten %q from %q: %w", who, s.name, ctx.Err())
+			return s.waitError(ctx, who)
 		}
 	}
+}
+
+func (s *Scope[E]) waitError(ctx context.Context, who string) error {
+	if who == "" {
+		return fmt.Errorf("scope: close %q: %w", s.name, ctx.Err())
+	}
+	return fmt.Errorf("scope: unlisten %q from %q: %w", who, s.name, ctx.Err())
 }
 
 // Close stops every listener, makes later Listen calls fail with
@@ -453,9 +498,16 @@ func (s *Scope[E]) Close(ctx context.Context) error {
 		}
 	}
 	s.snap.Store(&snapshot[E]{})
-	s.startDrainLocked()
+	drainer := s.claimDrainLocked()
 	idle := s.idle
 	s.mu.Unlock()
+	if drainer && s.opts.stallReport == nil {
+		if err := s.drain(ctx, nil); err != nil {
+			return s.waitError(ctx, "")
+		}
+	} else if drainer {
+		go s.drain(context.Background(), nil)
+	}
 	return s.wait(ctx, "", idle)
 }
 

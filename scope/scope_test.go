@@ -503,3 +503,55 @@ func TestScope_ListenSelfStoppedInsideBuild(t *testing.T) {
 	require.NoError(t, s.Close(bg))
 	assert.Zero(t, s.Len())
 }
+
+// Without a stall warning, Unlisten drains on its own goroutine. When its
+// deadline passes with a caller still inside, the drain must pass to the
+// background, so that Done still closes once the caller leaves.
+func TestScope_UnlistenDrainingInlineHandsOverOnDeadline(t *testing.T) {
+	s := scope.New[int]("inline")
+	var unlistenErr error
+	h, err := s.ListenSelf("self", func(self *listener.Handle) listener.Func[int] {
+		return func(ctx context.Context, _ int) listener.Result {
+			ctx, cancel := context.WithTimeout(ctx, short)
+			defer cancel()
+			unlistenErr = s.Unlisten(ctx, self) // wrong, and bounded
+			return listener.Defer
+		}
+	})
+	require.NoError(t, err)
+	s.Dispatch(bg, 0)
+	require.ErrorIs(t, unlistenErr, context.DeadlineExceeded)
+	select {
+	case <-h.Done():
+	case <-time.After(long):
+		t.Fatal("the drain was dropped when the inline drainer's deadline passed")
+	}
+	assert.Equal(t, listener.Stopped, h.State())
+	require.NoError(t, s.Close(bg))
+}
+
+// Many concurrent Unlistens: one of them drains inline, the others wait;
+// every one returns nil only after its own listener is Stopped.
+func TestScope_ConcurrentUnlistensAllDrain(t *testing.T) {
+	s := scope.New[int]("many")
+	const n = 64
+	handles := make([]*listener.Handle, n)
+	for i := range handles {
+		h, err := s.Listen("l", answer(listener.Allow))
+		require.NoError(t, err)
+		handles[i] = h
+	}
+	var wg sync.WaitGroup
+	for _, h := range handles {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			assert.NoError(t, s.Unlisten(bg, h))
+			assert.Equal(t, listener.Stopped, h.State())
+		}()
+	}
+	wg.Wait()
+	assert.Zero(t, s.Len())
+	assert.Equal(t, listener.Defer, s.Dispatch(bg, 0))
+	require.NoError(t, s.Close(bg))
+}

@@ -39,14 +39,20 @@ func New(name string, owner any, onStop func(*Core)) *Core {
 	return &Core{Name: name, Owner: owner, Done: make(chan struct{}), onStop: onStop}
 }
 
-// Stop moves the listener from Active to Stopping and reports whether this
-// call did it.
+// Stop moves the listener from Active to Stopping, tells the owner, and
+// reports whether this call did it.
 func (c *Core) Stop() bool {
-	if !c.State.CompareAndSwap(Active, Stopping) {
+	if !c.TryStop() {
 		return false
 	}
 	c.onStop(c)
 	return true
+}
+
+// TryStop is Stop without telling the owner, for an owner that stops the
+// listener itself and must do what onStop would.
+func (c *Core) TryStop() bool {
+	return c.State.CompareAndSwap(Active, Stopping)
 }
 
 // Finish moves a Stopping listener to Stopped and closes Done. The caller
