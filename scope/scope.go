@@ -153,7 +153,7 @@ func (s *Scope[E]) ListenSelf(name string, build func(self *listener.Handle) lis
 	if s.isClosed() { // fail before running the caller's build
 		return nil, ErrClosed
 	}
-	c := handle.New(name, s, s.stopped)
+	c := handle.New(name, s, s.handleStop)
 	h := handle.Wrap(c).(*listener.Handle)
 	fn := build(h) // outside mu: it is the caller's code
 	if fn == nil {
@@ -169,7 +169,8 @@ func (s *Scope[E]) ListenSelf(name string, build func(self *listener.Handle) lis
 	}
 	if c.State.Load() != handle.Active {
 		// build stopped its own listener: it never becomes visible.
-		// stopped, which takes mu, saw it unregistered and left it to us.
+		// stop, which holds mu while it moves the state, saw it unregistered
+		// and left it to us.
 		c.Abandon()
 		return h, nil
 	}
@@ -296,27 +297,34 @@ func invalidResult(name string, r listener.Result) error {
 	return &InvalidResultError{Listener: name, Result: r}
 }
 
-// stopped is called by Handle.Stop, once, after the listener has left
-// Active, possibly from inside a listener. It only queues the listener
-// for the drain, so it never blocks on readers.
-func (s *Scope[E]) stopped(c *handle.Core) {
-	if s.enqueue(c) {
+// handleStop is Handle.Stop for the listeners of s, possibly called from
+// inside a listener. It only queues the listener for the drain, so it
+// never blocks on readers.
+func (s *Scope[E]) handleStop(c *handle.Core) bool {
+	won, drainer := s.stop(c)
+	if drainer {
 		go s.drain(context.Background(), nil)
 	}
+	return won
 }
 
-// enqueue queues a listener that has just left Active for the drain and
-// reports whether the caller must run the drain: true when no drain was
+// stop moves c out of Active and queues it for the drain, in one step
+// under mu, so that Close (which looks at both under mu) always finds a
+// listener either Active or queued. It reports whether this call moved c,
+// and whether the caller must run the drain: true when no drain was
 // running, in which case the caller now holds the drainer role.
-func (s *Scope[E]) enqueue(c *handle.Core) (drainer bool) {
+func (s *Scope[E]) stop(c *handle.Core) (won, drainer bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if !c.State.CompareAndSwap(handle.Active, handle.Stopping) {
+		return false, false
+	}
 	if !c.Registered {
-		return false // stopped inside ListenSelf's build: ListenSelf finishes it
+		return true, false // stopped inside ListenSelf's build: ListenSelf finishes it
 	}
 	s.active.Dec()
 	s.pending = append(s.pending, c)
-	return s.claimDrainLocked()
+	return true, s.claimDrainLocked()
 }
 
 // claimDrainLocked makes the caller the drainer if there is work and no
@@ -413,7 +421,7 @@ func (s *Scope[E]) Unlisten(ctx context.Context, h *listener.Handle) error {
 	// here the caller drains itself when nobody else is draining. With a
 	// stall warning it waits instead, so that the report comes from the
 	// waiting goroutine while the drain runs elsewhere.
-	if c.TryStop() && s.enqueue(c) {
+	if _, drainer := s.stop(c); drainer {
 		if s.opts.stallReport == nil {
 			if err := s.drain(ctx, c); err != nil {
 				return s.waitError(ctx, c.Name)

@@ -29,30 +29,24 @@ type Core struct {
 	// or drained as if the listener had ever been visible.
 	Registered bool
 
-	// onStop is told, once, by the Stop that moved the listener out of
-	// Active. It must not block: Stop is called from callbacks.
-	onStop func(*Core)
+	// stop moves the listener out of Active for Stop and reports whether
+	// this call did it. The owner does the move itself, under its own
+	// mutex, together with queueing the listener for a drain: done as
+	// two steps, a Close between them would see the listener neither
+	// Active nor queued and return while a call of it still ran. It must
+	// not block on readers: Stop is called from callbacks.
+	stop func(*Core) bool
 }
 
-// New returns an Active Core.
-func New(name string, owner any, onStop func(*Core)) *Core {
-	return &Core{Name: name, Owner: owner, Done: make(chan struct{}), onStop: onStop}
+// New returns an Active Core whose Stop calls stop.
+func New(name string, owner any, stop func(*Core) bool) *Core {
+	return &Core{Name: name, Owner: owner, Done: make(chan struct{}), stop: stop}
 }
 
-// Stop moves the listener from Active to Stopping, tells the owner, and
+// Stop moves the listener from Active to Stopping, through its owner, and
 // reports whether this call did it.
 func (c *Core) Stop() bool {
-	if !c.TryStop() {
-		return false
-	}
-	c.onStop(c)
-	return true
-}
-
-// TryStop is Stop without telling the owner, for an owner that stops the
-// listener itself and must do what onStop would.
-func (c *Core) TryStop() bool {
-	return c.State.CompareAndSwap(Active, Stopping)
+	return c.stop(c)
 }
 
 // Finish moves a Stopping listener to Stopped and closes Done. The caller
