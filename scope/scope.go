@@ -242,7 +242,7 @@ func (s *Scope[E]) Dispatch(ctx context.Context, ev E) listener.Result {
 	for i := range entries {
 		e := &entries[i]
 		// Skipping stopped entries here, rather than removing them from
-		// the snapshot at Stop, makes Stop O(1) and lock-free and lets one
+		// the snapshot at Stop, makes Stop O(1) (no copy) and lets one
 		// copy of the snapshot drop a whole batch of stopped listeners.
 		if e.c.State.Load() != handle.Active {
 			continue
