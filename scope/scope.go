@@ -207,8 +207,9 @@ func appendActive[E any](dst, src []entry[E]) []entry[E] {
 // Dispatch calls every Active listener once with ctx and ev, in the order
 // they were registered, and combines their answers: Deny if any denied,
 // else Allow if any allowed, else Defer. With no listener, or after Close,
-// it returns Defer. A listener added or stopped while Dispatch runs may or
-// may not be called by it.
+// it returns Defer. A listener added while Dispatch runs may or may not be
+// called by it; one whose Stop (or Unlisten, or Close) has moved it out of
+// Active before Dispatch reaches it is not called.
 //
 // Dispatch takes no lock and allocates nothing; it blocks only as long as
 // the listeners it calls do. Listeners run on the calling goroutine.
