@@ -3,7 +3,6 @@ package scope_test
 import (
 	"context"
 	"errors"
-	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -415,23 +414,7 @@ func TestScope_OneShotActsExactlyOnce(t *testing.T) {
 	for round := 0; round < 50; round++ {
 		s := scope.New[int]("oneshot")
 		var acted atomic.Int32
-		stop := make(chan struct{})
-		var wg sync.WaitGroup
-		for i := 0; i < 4; i++ {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for {
-					select {
-					case <-stop:
-						return
-					default:
-						s.Dispatch(bg, 0)
-						runtime.Gosched() // see TestScope_StressUnlistenGuarantee
-					}
-				}
-			}()
-		}
+		l := startLoad(t, 4, func() { s.Dispatch(bg, 0) })
 		h, err := s.ListenSelf("once", func(self *listener.Handle) listener.Func[int] {
 			return func(context.Context, int) listener.Result {
 				if !self.Stop() {
@@ -443,8 +426,8 @@ func TestScope_OneShotActsExactlyOnce(t *testing.T) {
 		})
 		require.NoError(t, err)
 		<-h.Done() // the listener stopped itself and drained
-		close(stop)
-		wg.Wait()
+		l.finish()
+		require.Zero(t, l.panics.Load())
 		require.Equal(t, int32(1), acted.Load())
 		require.NoError(t, s.Close(bg))
 	}

@@ -3,7 +3,6 @@ package scope_test
 import (
 	"context"
 	"runtime"
-	"sync"
 	"testing"
 	"time"
 
@@ -63,30 +62,9 @@ func TestScope_StressUnlistenGuarantee(t *testing.T) {
 	}
 	s := scope.New[int]("stress")
 	var c stressCounts
-	stop := make(chan struct{})
-	var dispatchers sync.WaitGroup
-	var dispatches atomic.Int64
-	for i := 0; i < 4; i++ {
-		dispatchers.Add(1)
-		go func() {
-			defer dispatchers.Done()
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				s.Dispatch(context.Background(), 0)
-				// Yield now and then, as real callers do between
-				// operations: with more busy dispatchers than cores, the
-				// owners and the drain would otherwise get a processor
-				// only at the scheduler's 10 ms preemption tick.
-				if dispatches.Inc()%16 == 0 {
-					runtime.Gosched()
-				}
-			}
-		}()
-	}
+	// Four dispatchers, more than cores, yielding now and then
+	// (startLoad, fault_test.go).
+	l := startLoad(t, 4, func() { s.Dispatch(context.Background(), 0) })
 
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -115,12 +93,12 @@ func TestScope_StressUnlistenGuarantee(t *testing.T) {
 		})
 	}
 	require.NoError(t, owners.Wait())
-	close(stop)
-	dispatchers.Wait()
+	l.finish()
 	require.NoError(t, s.Close(context.Background()))
 
 	t.Logf("dispatches=%d calls=%d overlapped=%d unlistens=%d",
-		dispatches.Load(), c.calls.Load(), c.overlapped.Load(), 4*cycles)
+		l.dispatches.Load(), c.calls.Load(), c.overlapped.Load(), 4*cycles)
+	assert.Zero(t, l.panics.Load(), "a Dispatch panicked")
 	assert.Zero(t, c.useAfterFree.Load(), "a callback touched its object after Unlisten returned")
 	assert.Zero(t, c.stillInside.Load(), "Unlisten returned while a callback was running")
 	assert.Positive(t, c.calls.Load(), "no callback ran")
