@@ -14,10 +14,7 @@ import (
 )
 
 func main() {
-	var cfg config
-	if fi, err := os.Stderr.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
-		cfg.progress = os.Stderr // a terminal: show a live status line
-	}
+	cfg := config{progress: os.Stderr, live: isTerminal(os.Stderr)}
 	flag.DurationVar(&cfg.duration, "duration", 1400*time.Millisecond, "how long each strategy runs")
 	flag.IntVar(&cfg.rounds, "rounds", 7, "the strategies take turns in this many rounds")
 	flag.IntVar(&cfg.goroutines, "goroutines", 8*runtime.GOMAXPROCS(0), "threads doing file operations")
@@ -37,8 +34,21 @@ func main() {
 
 	fmt.Printf("%d threads on %d CPUs; each strategy runs %v in %d turns; a driver is unloaded after %v loaded\n\n",
 		cfg.goroutines, runtime.GOMAXPROCS(0), cfg.duration, cfg.rounds, cfg.uptime)
-	if err := printTable(os.Stdout, runAll(cfg, sel)); err != nil {
+	// The legend goes out before the run, to be read while it goes.
+	err = printLegend(os.Stdout, sel)
+	if err == nil {
+		fmt.Println()
+		err = printTable(os.Stdout, runAll(cfg, sel))
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "kauth:", err)
 		os.Exit(1)
 	}
+}
+
+// isTerminal reports whether f is a terminal, where a status line can be
+// rewritten in place; anywhere else it would pile up as garbage.
+func isTerminal(f *os.File) bool {
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }

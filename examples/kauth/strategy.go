@@ -27,9 +27,16 @@ type strategy interface {
 	unlisten(ctx context.Context) error
 }
 
-// A kind describes a strategy for the command line and the table.
+// A kind describes a strategy for the command line, the legend and the
+// table.
 type kind struct {
 	name string
+	// what says in a few plain words what the strategy does, for the
+	// legend printed before the run.
+	what string
+	// quiesce marks the strategies built on this module, so the legend
+	// can tell them from the folk fixes they are measured against.
+	quiesce bool
 	// safe is the verdict when a run saw no use-after-free: what that
 	// result is worth for this strategy.
 	safe string
@@ -47,19 +54,26 @@ type opts struct {
 // kinds lists the strategies in the order the table shows them: the folk
 // fixes first, then quiesce's two.
 var kinds = []kind{
-	{name: "kauth", safe: "no use-after-free in this run (nothing waits: unsafe)",
+	{name: "kauth", what: "unlisten unhooks the callback and returns at once, as kauth does",
+		safe: "no use-after-free in this run (nothing waits: unsafe)",
 		make: func(opts) strategy { return new(rawScope) }},
-	{name: "sleep", safe: "safe in this run (guess; not a guarantee)",
+	{name: "sleep", what: "kauth, then a sleep (-sleep) after unlisten, hoping callers have left",
+		safe: "safe in this run (guess; not a guarantee)",
 		make: func(o opts) strategy { return &sleepScope{wait: o.sleep} }},
-	{name: "flag", safe: "no use-after-free in this run (check-then-use race)",
+	{name: "flag", what: "kauth, plus an enabled flag the callback checks and unlisten clears",
+		safe: "no use-after-free in this run (check-then-use race)",
 		make: func(opts) strategy { return new(flagScope) }},
-	{name: "mutex", safe: "safe, serializes all dispatch", guaranteed: true,
+	{name: "mutex", what: "one mutex around every callback; unlisten takes it too",
+		safe: "safe, serializes all dispatch", guaranteed: true,
 		make: func(opts) strategy { return new(mutexScope) }},
-	{name: "rwmutex", safe: "safe, writes a shared cache line per dispatch", guaranteed: true,
+	{name: "rwmutex", what: "a read lock around every callback; unlisten takes the write lock",
+		safe: "safe, writes a shared cache line per dispatch", guaranteed: true,
 		make: func(opts) strategy { return new(rwmutexScope) }},
-	{name: "guard", safe: "safe", guaranteed: true,
+	{name: "guard", what: "lifecycle.Guard around the callback, dispatcher unchanged", quiesce: true,
+		safe: "safe", guaranteed: true,
 		make: func(opts) strategy { return new(guardScope) }},
-	{name: "scope", safe: "safe", guaranteed: true,
+	{name: "scope", what: "scope.Scope: Dispatch holds an epoch reference, Unlisten waits for a grace period",
+		quiesce: true, safe: "safe", guaranteed: true,
 		make: func(opts) strategy { return newQuiesceScope() }},
 }
 

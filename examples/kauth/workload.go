@@ -18,7 +18,11 @@ type config struct {
 	goroutines int           // simulated threads doing file operations
 	uptime     time.Duration // how long each driver stays loaded
 	opts       opts
-	progress   io.Writer // if not nil, a live status line goes here
+	// progress, if not nil, is where the run reports while it goes: a
+	// status line rewritten in place if live (a terminal), else a line
+	// per turn, so that a piped run is not silent until the table.
+	progress io.Writer
+	live     bool
 }
 
 // yieldEvery is how many file operations a thread does between yields.
@@ -44,11 +48,25 @@ func runAll(cfg config, ks []kind) []result {
 			if rounds > 1 {
 				label = fmt.Sprintf("%s %d/%d", k.name, round+1, rounds)
 			}
-			rs[i].add(run(turn, label, k.make(cfg.opts)))
+			r := run(turn, label, k.make(cfg.opts))
+			if cfg.progress != nil && !cfg.live {
+				printTurn(cfg.progress, label, r)
+			}
+			rs[i].add(r)
 			rs[i].name = k.name
 		}
 	}
+	if cfg.progress != nil && !cfg.live {
+		fmt.Fprintln(cfg.progress) // sets the turns off from what follows
+	}
 	return rs
+}
+
+// printTurn writes the line that reports one turn when progress is not a
+// terminal: the turn's own counts, not the totals so far.
+func printTurn(w io.Writer, label string, r result) {
+	fmt.Fprintf(w, "%s: %d use-after-free, %s dispatch/s, unload p99 %s\n",
+		label, r.useAfterFree, rate(r.throughput()), round(r.latency(0.99)))
 }
 
 // run drives strategy s: cfg.goroutines threads authorize file operations
@@ -88,7 +106,7 @@ func run(cfg config, name string, s strategy) result {
 			counts[t] = n
 		}()
 	}
-	if cfg.progress != nil {
+	if cfg.progress != nil && cfg.live {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -124,8 +142,8 @@ func run(cfg config, name string, s strategy) result {
 	return res
 }
 
-// showProgress rewrites one status line on cfg.progress until done is
-// closed, then erases it.
+// showProgress rewrites one status line on cfg.progress, a terminal, until
+// done is closed, then erases it.
 func showProgress(cfg config, name string, done <-chan struct{}, unloads *atomic.Int64, mem *heap) {
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
