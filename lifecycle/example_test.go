@@ -40,13 +40,22 @@ func ExampleEpoch() {
 // Synchronize gives up when its context ends, leaving the epoch usable.
 func ExampleEpoch_Synchronize_timeout() {
 	e := lifecycle.NewEpoch()
-	r := e.Enter() // a reader that does not leave in time
+	entered, leave, left := make(chan struct{}), make(chan struct{}), make(chan struct{})
+	go func() { // a reader that does not leave in time
+		r := e.Enter()
+		close(entered)
+		<-leave
+		r.Exit()
+		close(left)
+	}()
+	<-entered
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
 	defer cancel()
 	fmt.Println("with a reader inside:", e.Synchronize(ctx))
 
-	r.Exit()
+	close(leave)
+	<-left
 	fmt.Println("after it left:", e.Synchronize(context.Background()))
 	// Output:
 	// with a reader inside: context deadline exceeded

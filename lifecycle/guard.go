@@ -4,6 +4,9 @@ import (
 	"context"
 
 	"go.uber.org/atomic"
+
+	"github.com/quiesce/quiesce/internal/rcu"
+	"github.com/quiesce/quiesce/internal/selfwait"
 )
 
 // A Guard is rundown protection: the correct version of the "enabled" flag
@@ -29,23 +32,24 @@ import (
 //
 // TryEnter, Exit, Close and Closed are safe to call from any number of
 // goroutines at once. TryEnter and Exit take no lock and allocate nothing.
-// A Guard must be created with NewGuard and must not be copied after first
-// use. Calling Close, without a deadline, from inside a section the Guard
-// protects deadlocks.
+// The zero Guard is open and ready to use; a Guard must not be copied
+// after first use. Its memory is an Epoch's: one 128-byte block until
+// callers on two processors collide. Calling Close inside a section the
+// Guard protects can never succeed: see ErrSelfWait.
 //
 // In the terminology of the Go memory model, the Exit of every Ref handed
 // out by TryEnter "synchronizes before" the return of any Close that
 // returns nil.
 type Guard struct {
+	dbg    selfwait.Tracker // self-wait bookkeeping; empty without the race detector
+	d      rcu.Domain
 	closed atomic.Bool
-	ep     Epoch
+	_      [pad]byte // padding to a whole line, as for Epoch
 }
 
-// NewGuard returns an open Guard.
+// NewGuard returns an open Guard; new(Guard) is the same.
 func NewGuard() *Guard {
-	g := &Guard{}
-	g.ep.init()
-	return g
+	return new(Guard)
 }
 
 // TryEnter enters the guard and returns the Ref to exit it with, or
@@ -58,12 +62,12 @@ func (g *Guard) TryEnter() (Ref, bool) {
 	if g.closed.Load() {
 		return Ref{}, false
 	}
-	r := g.ep.Enter()
+	c := g.d.Enter()
 	if g.closed.Load() {
-		r.Exit()
+		g.d.Exit(c)
 		return Ref{}, false
 	}
-	return r, true
+	return Ref{g: g.dbg.Enter(nil), c: c, d: &g.d}, true
 }
 
 // Close makes every later TryEnter fail, then waits until every Ref that
@@ -73,10 +77,16 @@ func (g *Guard) TryEnter() (Ref, bool) {
 //
 // If ctx ends first, Close returns an error for which
 // errors.Is(err, ctx.Err()) holds. The guard stays closed: entries remain
-// refused, and a later Close waits for the callers still inside.
+// refused, and a later Close waits for the callers still inside. Called
+// by a goroutine inside the guard, in a race-enabled build, Close closes
+// the guard and returns an error wrapping ErrSelfWait at once (see
+// ErrSelfWait).
 func (g *Guard) Close(ctx context.Context) error {
 	g.closed.Store(true)
-	return g.ep.Synchronize(ctx)
+	if selfwait.Enabled && g.dbg.Inside(nil) {
+		return errSelfWait("Guard.Close")
+	}
+	return g.d.Synchronize(ctx)
 }
 
 // Closed reports whether Close has begun. A false result can be stale by
@@ -89,5 +99,5 @@ func (g *Guard) Closed() bool {
 // Inside returns how many callers are inside the guard: a diagnostic
 // snapshot, as for Epoch.Inside.
 func (g *Guard) Inside() int {
-	return g.ep.Inside()
+	return g.d.Inside()
 }

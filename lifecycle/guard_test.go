@@ -13,11 +13,20 @@ import (
 	"github.com/quiesce/quiesce/lifecycle"
 )
 
+// tryEnter returns an enter function for inside that fails the test if
+// the guard refuses entry.
+func tryEnter(t *testing.T, g *lifecycle.Guard) func() lifecycle.Ref {
+	return func() lifecycle.Ref {
+		r, ok := g.TryEnter()
+		assert.True(t, ok, "the guard is open")
+		return r
+	}
+}
+
 func TestGuard_RefusesEntryOnceClosing(t *testing.T) {
 	g := lifecycle.NewGuard()
 	assert.False(t, g.Closed())
-	r, ok := g.TryEnter()
-	require.True(t, ok)
+	leave := inside(t, tryEnter(t, g))
 	assert.Equal(t, 1, g.Inside())
 
 	ctx, cancel := context.WithTimeout(context.Background(), short)
@@ -30,7 +39,7 @@ func TestGuard_RefusesEntryOnceClosing(t *testing.T) {
 	assert.False(t, ok, "TryEnter succeeded after Close began")
 	assert.Equal(t, lifecycle.Ref{}, r2)
 
-	r.Exit()
+	leave()
 	require.NoError(t, g.Close(context.Background()))
 	require.NoError(t, g.Close(context.Background()), "Close is idempotent")
 	assert.Zero(t, g.Inside())
@@ -45,7 +54,7 @@ func TestGuard_ConcurrentClosesAllWait(t *testing.T) {
 	for i := 0; i < closers; i++ {
 		go func() { errs <- g.Close(context.Background()) }()
 	}
-	waitQueued(t, lifecycle.GuardEpoch(g), closers-1)
+	waitQueuedOn(t, func() (bool, int) { return lifecycle.GuardSyncState(g) }, closers-1)
 	select {
 	case err := <-errs:
 		t.Fatalf("Close returned %v while a caller was inside", err)
@@ -57,11 +66,16 @@ func TestGuard_ConcurrentClosesAllWait(t *testing.T) {
 	}
 }
 
-func TestGuard_ZeroValuePanics(t *testing.T) {
-	g := new(lifecycle.Guard)
-	require.PanicsWithValue(t,
-		"lifecycle: use of an Epoch or Guard not created by NewEpoch or NewGuard",
-		func() { g.TryEnter() })
+func TestGuard_ZeroValueIsOpen(t *testing.T) {
+	var g lifecycle.Guard
+	leave := inside(t, tryEnter(t, &g)) // the zero Guard is open
+	ctx, cancel := context.WithTimeout(context.Background(), short)
+	defer cancel()
+	require.ErrorIs(t, g.Close(ctx), context.DeadlineExceeded, "and waits for callers inside")
+	leave()
+	require.NoError(t, g.Close(context.Background()))
+	_, ok := g.TryEnter()
+	assert.False(t, ok)
 }
 
 // TestGuard_Hammer: callers use the guarded object between TryEnter and

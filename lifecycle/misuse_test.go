@@ -3,6 +3,7 @@ package lifecycle_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -10,17 +11,11 @@ import (
 	"github.com/quiesce/quiesce/lifecycle"
 )
 
-// Misuse of a Guard, beyond TestEpoch_Misuse and TestGuard_ZeroValuePanics:
+// Misuse of a Guard, beyond TestEpoch_Misuse:
 // every detected misuse panics with a "lifecycle: " message, and what the
 // docs call a deadlock is one that a deadline ends.
 
 func TestGuard_Misuse(t *testing.T) {
-	t.Run("Close of a Guard not made by NewGuard panics", func(t *testing.T) {
-		g := new(lifecycle.Guard)
-		require.PanicsWithValue(t,
-			"lifecycle: use of an Epoch or Guard not created by NewEpoch or NewGuard",
-			func() { _ = g.Close(context.Background()) })
-	})
 	t.Run("Exit of the Ref of a refused TryEnter panics", func(t *testing.T) {
 		g := lifecycle.NewGuard()
 		require.NoError(t, g.Close(context.Background()))
@@ -37,22 +32,27 @@ func TestGuard_Misuse(t *testing.T) {
 		r.Exit()
 		require.PanicsWithValue(t, "lifecycle: Ref exited more times than it was entered", r.Exit)
 		assert.Zero(t, g.Inside(), "the counts stay balanced")
-		r2, ok := g.TryEnter()
-		require.True(t, ok)
+		leave := inside(t, tryEnter(t, g))
 		ctx, cancel := context.WithTimeout(context.Background(), short)
 		defer cancel()
 		require.ErrorIs(t, g.Close(ctx), context.DeadlineExceeded, "a caller still inside is waited for")
-		r2.Exit()
+		leave()
 		require.NoError(t, g.Close(context.Background()))
 	})
-	t.Run("Close from inside the Guard waits for itself until the deadline", func(t *testing.T) {
+	t.Run("Close from inside the Guard fails fast under -race, else waits until the deadline", func(t *testing.T) {
 		g := lifecycle.NewGuard()
 		r, ok := g.TryEnter()
 		require.True(t, ok)
 		ctx, cancel := context.WithTimeout(context.Background(), short)
 		defer cancel()
-		err := g.Close(ctx) // the documented deadlock, bounded by ctx
-		require.ErrorIs(t, err, context.DeadlineExceeded)
+		start := time.Now()
+		err := g.Close(ctx) // a self-wait
+		if lifecycle.SelfWaitDetection {
+			require.ErrorIs(t, err, lifecycle.ErrSelfWait)
+			assert.Less(t, time.Since(start), short, "at once, not at the deadline")
+		} else {
+			require.ErrorIs(t, err, context.DeadlineExceeded)
+		}
 		assert.True(t, g.Closed(), "the Guard stays closed")
 		_, ok = g.TryEnter()
 		assert.False(t, ok, "and refuses entry")

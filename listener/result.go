@@ -60,3 +60,17 @@ func (r Result) String() string {
 // scope to drain (Unlisten or Close without a deadline): the drain waits
 // for the Func to return, which waits for the drain.
 type Func[E any] func(ctx context.Context, ev E) Result
+
+// Notify returns a Func that calls fn and answers Defer: a listener that
+// only observes events. It returns nil if fn is nil, so that Listen
+// reports ErrNilFunc. Stall reports and errors name such a listener by
+// fn's function, as for any other.
+func Notify[E any](fn func(ctx context.Context, ev E)) Func[E] {
+	if fn == nil {
+		return nil
+	}
+	return func(ctx context.Context, ev E) Result {
+		fn(ctx, ev)
+		return Defer
+	}
+}

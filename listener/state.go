@@ -12,12 +12,20 @@ type State int32
 
 const (
 	// Active: the listener is registered and Dispatch calls it.
-	Active = State(handle.Active)
+	Active State = iota
 	// Stopping: Stop has been called; no new invocation starts, but
 	// invocations that began before may still be running.
-	Stopping = State(handle.Stopping)
+	Stopping
 	// Stopped: every invocation has returned and none will start again.
-	Stopped = State(handle.Stopped)
+	Stopped
+)
+
+// The states are the values package scope stores (internal/handle); an
+// index out of range here fails the build if they ever differ.
+var (
+	_ = [1]struct{}{}[Active-State(handle.Active)]
+	_ = [1]struct{}{}[Stopping-State(handle.Stopping)]
+	_ = [1]struct{}{}[Stopped-State(handle.Stopped)]
 )
 
 // String returns "Active", "Stopping" or "Stopped", or "State(n)" for any

@@ -128,7 +128,7 @@ func ExampleScope_Unlisten_timeout() {
 	<-h.Done()
 	fmt.Println(h.State())
 	// Output:
-	// scope: unlisten "slow" from "fileop": context deadline exceeded
+	// scope: unlisten "slow" from "fileop": held up by listener "slow": context deadline exceeded
 	// Stopping Defer
 	// Stopped
 }
@@ -152,23 +152,28 @@ func ExampleWithPanicHandler() {
 	// Deny
 }
 
-// The stall warning catches the classic deadlock: a callback that
-// unlistens from inside its own scope waits for the very Dispatch that
-// is calling it.
+// The stall warning names the listener that holds an Unlisten up: here a
+// callback stuck on something its owner has not released yet.
 func ExampleWithStallWarning() {
 	s := scope.New[op]("fileop", scope.WithStallWarning(10*time.Millisecond, func(st scope.Stall) {
-		fmt.Printf("stall: scope %s, unlisten %q, %d caller(s) inside\n", st.Scope, st.Listener, st.Inside)
+		fmt.Printf("stall: unlisten %q waits for %v, %d call(s) inside\n", st.Listener, st.Running, st.Inside)
 	}))
-	_, _ = s.ListenSelf("wrong", func(self *listener.Handle) listener.Func[op] {
-		return func(ctx context.Context, _ op) listener.Result {
-			ctx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
-			defer cancel()
-			fmt.Println(s.Unlisten(ctx, self)) // wrong: use self.Stop()
-			return listener.Defer
-		}
+	inside, release := make(chan struct{}), make(chan struct{})
+	_, _ = s.Listen("audit", func(context.Context, op) listener.Result {
+		close(inside)
+		<-release // stuck
+		return listener.Allow
 	})
-	s.Dispatch(context.Background(), op{"open", "/x"})
+	quick, _ := s.Listen("quick", func(context.Context, op) listener.Result { return listener.Defer })
+	go s.Dispatch(context.Background(), op{"open", "/x"})
+	<-inside
+
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	fmt.Println(s.Unlisten(ctx, quick)) // a shared epoch: waits for audit's call too
+	close(release)
+	<-quick.Done()
 	// Output:
-	// stall: scope fileop, unlisten "wrong", 1 caller(s) inside
-	// scope: unlisten "wrong" from "fileop": context deadline exceeded
+	// stall: unlisten "quick" waits for [audit], 1 call(s) inside
+	// scope: unlisten "quick" from "fileop": held up by listener "audit": context deadline exceeded
 }

@@ -339,31 +339,48 @@ func TestScope_OptionMisusePanics(t *testing.T) {
 }
 
 // The classic deadlock: a callback that unlistens (blocking) from inside
-// its own scope waits for the Dispatch that is calling it. The stall
-// warning reports it; the deadline ends it.
+// its own scope waits for the Dispatch that is calling it. With the race
+// detector it fails fast (ErrSelfWait); without, the stall warning
+// reports it, naming the listener, and the deadline ends it. Either way
+// the listener ends up Stopped once the Dispatch returns.
 func TestScope_StallWarningReportsUnlistenFromInsideCallback(t *testing.T) {
 	stalls := make(chan scope.Stall, 1)
 	s := scope.New[int]("stall", scope.WithStallWarning(5*time.Millisecond, func(st scope.Stall) { stalls <- st }))
-	var self *listener.Handle
 	var unlistenErr error
-	h, err := s.ListenSelf("selfish", func(h *listener.Handle) listener.Func[int] {
-		self = h
+	var took time.Duration
+	h, err := s.ListenSelf("selfish", func(self *listener.Handle) listener.Func[int] {
 		return func(ctx context.Context, _ int) listener.Result {
 			ctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
 			defer cancel()
+			start := time.Now()
 			unlistenErr = s.Unlisten(ctx, self)
+			took = time.Since(start)
 			return listener.Defer
 		}
 	})
 	require.NoError(t, err)
 	s.Dispatch(bg, 0)
-	require.ErrorIs(t, unlistenErr, context.DeadlineExceeded)
-	st := <-stalls
-	assert.Equal(t, "stall", st.Scope)
-	assert.Equal(t, "selfish", st.Listener)
-	assert.GreaterOrEqual(t, st.Waited, 5*time.Millisecond)
-	assert.Equal(t, 1, st.Inside, "the calling Dispatch was still inside")
-	<-h.Done()
+	if scope.SelfWaitDetection {
+		require.ErrorIs(t, unlistenErr, scope.ErrSelfWait)
+		assert.Less(t, took, 100*time.Millisecond, "at once, not at the deadline")
+		select {
+		case st := <-stalls:
+			t.Fatalf("a self-wait that failed fast reported a stall: %+v", st)
+		default:
+		}
+	} else {
+		require.ErrorIs(t, unlistenErr, context.DeadlineExceeded)
+		assert.Contains(t, unlistenErr.Error(), `held up by listener "selfish"`)
+		st := <-stalls
+		assert.Equal(t, "stall", st.Scope)
+		assert.Equal(t, "selfish", st.Listener)
+		assert.GreaterOrEqual(t, st.Waited, 5*time.Millisecond)
+		assert.Equal(t, 1, st.Inside, "the calling Dispatch was still inside")
+		assert.Equal(t, []string{"selfish"}, st.Running)
+	}
+	within(t, h.Done(), "Done, once the Dispatch returned")
+	assert.Equal(t, listener.Stopped, h.State())
+	assert.Equal(t, listener.Defer, s.Dispatch(bg, 0), "never called again")
 	require.NoError(t, s.Close(bg))
 }
 
@@ -380,6 +397,7 @@ func TestScope_StallWarningOnClose(t *testing.T) {
 	st := <-stalls
 	assert.Equal(t, "", st.Listener, "Close waits for no single listener")
 	assert.Equal(t, 1, st.Inside)
+	assert.Equal(t, []string{"blocker"}, st.Running, "the report names who holds Close up")
 	close(b.release)
 	require.NoError(t, <-closed)
 }
@@ -492,23 +510,21 @@ func TestScope_ListenSelfStoppedInsideBuild(t *testing.T) {
 // background, so that Done still closes once the caller leaves.
 func TestScope_UnlistenDrainingInlineHandsOverOnDeadline(t *testing.T) {
 	s := scope.New[int]("inline")
-	var unlistenErr error
-	h, err := s.ListenSelf("self", func(self *listener.Handle) listener.Func[int] {
-		return func(ctx context.Context, _ int) listener.Result {
-			ctx, cancel := context.WithTimeout(ctx, short)
-			defer cancel()
-			unlistenErr = s.Unlisten(ctx, self) // wrong, and bounded
-			return listener.Defer
-		}
-	})
+	b := newBlocker()
+	h, err := s.Listen("slow", b.fn)
 	require.NoError(t, err)
-	s.Dispatch(bg, 0)
-	require.ErrorIs(t, unlistenErr, context.DeadlineExceeded)
-	select {
-	case <-h.Done():
-	case <-time.After(long):
-		t.Fatal("the drain was dropped when the inline drainer's deadline passed")
-	}
+	dispatched := make(chan listener.Result)
+	go func() { dispatched <- s.Dispatch(bg, 0) }()
+	<-b.inside
+	ctx, cancel := context.WithTimeout(bg, short)
+	defer cancel()
+	err = s.Unlisten(ctx, h) // drains inline: nobody else is draining
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	assert.Contains(t, err.Error(), `held up by listener "slow"`)
+	assert.Equal(t, listener.Stopping, h.State())
+	close(b.release)
+	assert.Equal(t, listener.Allow, within(t, dispatched, "the blocked Dispatch"))
+	within(t, h.Done(), "the drain, handed to the background when the deadline passed")
 	assert.Equal(t, listener.Stopped, h.State())
 	require.NoError(t, s.Close(bg))
 }

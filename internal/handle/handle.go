@@ -1,12 +1,20 @@
 // Package handle holds the state behind a listener.Handle, so that package
 // scope can create and finish handles while package listener exports only
-// the read side and Stop. Rejected alternatives: a type alias for
+// the read side, Stop and Wait. Rejected alternatives: a type alias for
 // listener.Handle (its docs would point into an internal package) and an
 // exported constructor in package listener (users could build handles that
 // no scope drains).
 package handle
 
-import "go.uber.org/atomic"
+import (
+	"context"
+	"sync/atomic"
+	"unsafe"
+
+	uatomic "go.uber.org/atomic"
+
+	"github.com/quiesce/quiesce/internal/rcu"
+)
 
 // The states, in the only order a listener moves through them. Package
 // listener exports the same values as listener.State.
@@ -16,45 +24,71 @@ const (
 	Stopped
 )
 
-// Core is one listener's lifecycle state.
+// An Owner is the scope that made a Core. Its methods are Stop and Wait
+// of the listener.Handle.
+type Owner interface {
+	StopCore(*Core) bool
+	WaitCore(context.Context, *Core) error
+}
+
+// Core is one listener's lifecycle state and its function, embedded by
+// value in listener.Handle: a listener costs one 64-byte allocation
+// (amd64), Handle and all. The fields are ordered to fill that size class
+// exactly; a field more would move every listener to the next one.
 type Core struct {
 	Name  string
-	Owner any // the scope that made it; identity only
-	State atomic.Int32
-	Done  chan struct{} // closed on the move to Stopped
-
+	Owner Owner // nil for a Handle not made by a scope
+	State uatomic.Int32
 	// Registered is set when the owner publishes the listener. Only the
 	// owner reads and writes it, under its own mutex: a Stop before
 	// publication (from a ListenSelf build function) must not be counted
 	// or drained as if the listener had ever been visible.
 	Registered bool
-
-	// stop moves the listener out of Active for Stop and reports whether
-	// this call did it. The owner does the move itself, under its own
-	// mutex, together with queueing the listener for a drain: done as
-	// two steps, a Close between them would see the listener neither
-	// Active nor queued and return while a call of it still ran. It must
-	// not block on readers: Stop is called from callbacks.
-	stop func(*Core) bool
+	// Fn is the listener's func value (a listener.Func[E] of the
+	// owner's E), type-erased because Core is not generic: written before
+	// the listener is published, never changed after.
+	Fn unsafe.Pointer
+	// Iso is the listener's own domain when its scope isolates its
+	// listeners (scope.WithIsolation), nil otherwise.
+	Iso *rcu.Domain
+	// done is made on first use (Done, or a wait), since most listeners
+	// are never waited for, and closed by Finish. Pointer to a channel
+	// rather than the channel: sync/atomic has no channel type, and the
+	// cell is allocated only when someone waits.
+	done atomic.Pointer[chan struct{}]
 }
 
-// New returns an Active Core whose Stop calls stop.
-func New(name string, owner any, stop func(*Core) bool) *Core {
-	return &Core{Name: name, Owner: owner, Done: make(chan struct{}), stop: stop}
+// Done returns the channel that Finish closes.
+func (c *Core) Done() <-chan struct{} {
+	if p := c.done.Load(); p != nil {
+		return *p
+	}
+	ch := make(chan struct{})
+	if c.done.CompareAndSwap(nil, &ch) {
+		return ch
+	}
+	return *c.done.Load() // Finish or another Done got there first
 }
 
-// Stop moves the listener from Active to Stopping, through its owner, and
-// reports whether this call did it.
-func (c *Core) Stop() bool {
-	return c.stop(c)
-}
+// closedDone is what Finish stores when nobody has asked for Done yet.
+var closedDone = func() *chan struct{} {
+	ch := make(chan struct{})
+	close(ch)
+	return &ch
+}()
 
 // Finish moves a Stopping listener to Stopped and closes Done. The caller
 // must have waited for a grace period that began after the listener left
 // Active. Finish is idempotent.
 func (c *Core) Finish() {
 	if c.State.CompareAndSwap(Stopping, Stopped) {
-		close(c.Done)
+		c.closeDone()
+	}
+}
+
+func (c *Core) closeDone() {
+	if !c.done.CompareAndSwap(nil, closedDone) {
+		close(*c.done.Load())
 	}
 }
 
@@ -67,16 +101,12 @@ func (c *Core) Abandon() {
 			return
 		}
 		if c.State.CompareAndSwap(st, Stopped) {
-			close(c.Done)
+			c.closeDone()
 			return
 		}
 	}
 }
 
-// Wrap and Unwrap convert between a Core and the *listener.Handle that
-// exposes it. Package listener sets them in its init; package scope, which
-// imports listener, can rely on them being set.
-var (
-	Wrap   func(*Core) any
-	Unwrap func(any) *Core
-)
+// Of returns the Core inside a *listener.Handle. Package listener sets it
+// in its init; package scope, which imports listener, can rely on it.
+var Of func(h any) *Core

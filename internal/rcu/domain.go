@@ -1,0 +1,230 @@
+// Package rcu is the read-side counting and the grace period behind
+// lifecycle.Epoch, lifecycle.Guard and scope.Scope: Linux's sleepable RCU
+// (SRCU) with counters that come into being only where readers collide.
+//
+// It is internal so that scope.Dispatch can write the read-side fast path
+// out in its own body (Enter does not fit the inliner's budget, and a call
+// costs a third of a Dispatch) while the lifecycle package exports only
+// the checked API. Everything here assumes a caller that exits every
+// section it entered exactly once; lifecycle.Ref adds the checks.
+package rcu
+
+import (
+	"sync"
+	"sync/atomic"
+	"unsafe"
+)
+
+// CacheLine is the padding unit that keeps independently written data
+// apart: 128 bytes covers the 64-byte line of x86 together with its
+// adjacent-line prefetcher, and the 128-byte lines of some arm64 and
+// ppc64 cores. Objects padded to a multiple of it and allocated on their
+// own land in a size class whose slots are aligned to it, so they share
+// no line with a neighbour.
+const CacheLine = 128
+
+// Counts is one index's pair of read-side counters. Enter counts the
+// sections that began on it, Exit the ones that ended; both only grow.
+//
+// Rejected alternative: a single up/down counter per index. It is cheaper
+// to sum, but a writer summing counter by counter can then see a
+// transient zero while a reader is inside (a reader that exits on another
+// counter than it entered on makes one go negative and another positive).
+// With monotonic pairs, summing every Exit before any Enter makes each
+// counted exit's enter counted too, so equal sums mean "everyone counted
+// has left" (docs/design.md, Lemma 1).
+//
+// The sync/atomic types are used rather than go.uber.org/atomic's for
+// their alignment guarantee: 64-bit atomics must be 8-byte aligned on
+// 32-bit platforms, and sync/atomic.Uint64 is, wherever it is embedded.
+type Counts struct {
+	Enter atomic.Uint64
+	Exit  atomic.Uint64
+	// bit is 1<<i for the index i this pair counts, for Wake: set when
+	// a shard is made, and for the base pairs (zero values) by the first
+	// runner that sleeps, before it announces itself.
+	bit uint32
+	_   uint32
+}
+
+// A Domain is one read-side protection domain: readers bracket sections
+// with Enter and Exit, and Synchronize waits for every section that began
+// before it. The zero Domain is ready to use and costs only its own
+// struct: no shard, no channel, no allocation until two processors
+// collide on it (shards) or a grace period has to sleep (channels).
+//
+// Layout: everything readers touch comes first, so that a Domain at the
+// start of a line-aligned object puts it on that object's first line. The
+// writer state follows on the same line or the next: a grace period
+// writes it a few times, which costs each reader one miss per grace
+// period, while a separate line per Domain would double the memory of
+// every idle Guard and Scope (the rejected alternative, used until the
+// Domain became lazy).
+type Domain struct {
+	// idx holds the current index in bit 0 and the hurry flag in bit 1
+	// (see Hurry). Only the grace-period runner stores it.
+	idx atomic.Uint32
+	// waiting is non-zero while the runner sleeps until an index drains:
+	// bit i for index i.
+	waiting atomic.Uint32
+	// base counts every section while the Domain is uncontended. Enter
+	// claims it with a compare-and-swap; a failed one means two
+	// processors collided, and readers move to shards from then on. It
+	// stays in every sum: sections counted on it before still exit on it.
+	base [2]Counts
+	// table maps processors to their shards; nil until readers collide.
+	table atomic.Pointer[Table]
+	// shards is the head of the list of every shard ever made, which is
+	// what a grace period sums. A shard is pushed on it before any
+	// reader can count on it, and the list only grows.
+	shards atomic.Pointer[Shard]
+
+	mu        sync.Mutex
+	running   bool          // a goroutine is running grace periods
+	hurrying  bool          // the runner set the hurry flag; only it reads this
+	waiters   int32         // callers blocked in Synchronize, not running
+	completed uint64        // grace periods completed
+	done      chan struct{} // closed, then replaced, when completed grows or the runner leaves
+	wake      chan struct{} // capacity 1: a pending wake-up for a sleeping runner
+}
+
+// Hurry is the bit of idx that a runner sets when a grace period has
+// slept for long (see EnterSlow).
+const Hurry = 2
+
+// Idx loads the index word: the index to count on is Idx()&1, and
+// Idx()&Hurry asks new readers to yield first (EnterSlow).
+func (d *Domain) Idx() uint32 { return d.idx.Load() }
+
+// BaseCounts returns the uncontended counter pair for index i&1, which
+// readers count on while Table is nil.
+func (d *Domain) BaseCounts(i uint32) *Counts { return &d.base[i&1] }
+
+// TryEnterBase counts a section on c, a pair returned by BaseCounts, and
+// reports whether it did. It fails when another reader counted on c at
+// the same moment: a collision, after which the caller takes EnterSlow,
+// which moves the Domain to shards.
+func TryEnterBase(c *Counts) bool {
+	n := c.Enter.Load()
+	return c.Enter.CompareAndSwap(n, n+1)
+}
+
+// Enter begins a section and returns the pair it counted on: the base
+// pair while the Domain is uncontended, else the shard of the processor
+// the caller runs on. Exit must be called exactly once with the result.
+// scope.Dispatch writes this function out in its own body (see there).
+func (d *Domain) Enter() *Counts {
+	x := d.idx.Load()
+	if x&Hurry == 0 {
+		if t := d.table.Load(); t == nil {
+			if c := &d.base[x&1]; TryEnterBase(c) {
+				return c
+			}
+		} else if s := t.Shard(pin()); s != nil {
+			c := &s.c[x&1]
+			c.Enter.Add(1)
+			return c
+		}
+	}
+	return d.EnterSlow()
+}
+
+// EnterSlow is Enter's path for everything but the common case: the hurry
+// flag is up, the base pair collided, or the caller's processor has no
+// shard yet. It never blocks.
+//
+// With the hurry flag up, a grace period has slept for long (more than
+// hurryAfter) waiting for readers that are still inside. On an
+// oversubscribed machine those are typically readers preempted in their
+// section and sitting on a run queue while new readers keep the
+// processors busy; each new reader yields once, so the preempted ones get
+// a processor and can leave. Rejected alternative: parking new readers
+// until the grace period ends, as an RWMutex does for a waiting writer.
+// It frees processors just as well, but makes Dispatch wait for Unlisten,
+// which a hot path must never do.
+//
+//go:noinline
+func (d *Domain) EnterSlow() *Counts {
+	x := d.idx.Load()
+	if x&Hurry != 0 {
+		yield()
+		x = d.idx.Load()
+	}
+	i := x & 1
+	t := d.table.Load()
+	if t == nil {
+		if c := &d.base[i]; TryEnterBase(c) {
+			return c
+		}
+		t = d.grow(nil, 0)
+	}
+	p := pin()
+	s := t.Shard(p)
+	if s == nil {
+		s = d.shardFor(p)
+	}
+	c := &s.c[i]
+	c.Enter.Add(1)
+	return c
+}
+
+// Exit ends the section counted on c. It is the unchecked half of
+// lifecycle.Ref.Exit, for callers that exit exactly once by construction.
+func (d *Domain) Exit(c *Counts) {
+	c.Exit.Add(1)
+	d.Wake(c)
+}
+
+// Wake wakes a sleeping runner if it waits for the index c counts on;
+// call it right after counting an exit on c. The runner announces itself
+// before its last check of the counters and the reader counts its exit
+// before loading the runner's word; both are sequentially consistent, so
+// either the runner sees the exit or the reader sees the bit
+// (docs/design.md, the wake handshake). While no grace period sleeps,
+// this is one load of a word nobody writes.
+//
+// Exits on the other index do not wake the runner: while a grace period
+// sleeps on one index, new readers run on the other, and waking the
+// runner for each of them would cost every such Exit a channel
+// operation. Wake is small enough to inline, so that lifecycle.Ref.Exit,
+// which calls it, inlines too.
+func (d *Domain) Wake(c *Counts) {
+	// waiting first: the base pairs' index is written before a runner
+	// announces itself, so reading it is ordered only after a non-zero
+	// load.
+	if w := d.waiting.Load(); w != 0 && w&c.bit != 0 {
+		select {
+		case d.wake <- struct{}{}:
+		default: // a wake-up is already pending
+		}
+	}
+}
+
+// Inside returns the number of sections that have entered and not yet
+// exited, as a sum over the counters: a snapshot for diagnostics, possibly
+// stale by the time it returns.
+func (d *Domain) Inside() int {
+	head := d.shards.Load()
+	var exits, enters uint64
+	exits = d.base[0].Exit.Load() + d.base[1].Exit.Load()
+	for s := head; s != nil; s = s.next {
+		exits += s.c[0].Exit.Load() + s.c[1].Exit.Load()
+	}
+	enters = d.base[0].Enter.Load() + d.base[1].Enter.Load()
+	for s := head; s != nil; s = s.next {
+		enters += s.c[0].Enter.Load() + s.c[1].Enter.Load()
+	}
+	return int(enters - exits)
+}
+
+// Size is the size of a Domain, for the types that embed one and pad to
+// a line.
+const Size = unsafe.Sizeof(Domain{})
+
+// pin is Pin and Unpin in one, for the paths where a third call does not
+// matter.
+func pin() int {
+	p := Pin()
+	Unpin()
+	return p
+}

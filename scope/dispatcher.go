@@ -1,0 +1,91 @@
+package scope
+
+import (
+	"context"
+
+	"go.uber.org/atomic"
+
+	"github.com/quiesce/quiesce/internal/handle"
+	"github.com/quiesce/quiesce/internal/rcu"
+	"github.com/quiesce/quiesce/listener"
+)
+
+// A Dispatcher dispatches events to the listeners of one Scope, with
+// exactly Scope.Dispatch's semantics, for a goroutine that dispatches
+// many: a worker of a pool, a per-connection loop, a thread of the kauth
+// model. It counts on a shard of the Scope's epoch chosen once, when the
+// Dispatcher is made, where Scope.Dispatch asks the runtime for the
+// caller's processor on every call; that lookup is about a third of
+// Dispatch's cost.
+//
+// Use one Dispatcher per goroutine that dispatches in a loop, made by or
+// for that goroutine; use Scope.Dispatch everywhere else. Dispatchers
+// made one after the other count on different shards, up to GOMAXPROCS
+// of them, so a pool of workers with one Dispatcher each shares no line.
+// A Dispatcher is safe for concurrent use, and stays correct when its
+// goroutine moves to another processor or when several goroutines share
+// it: its shard is then written from more than one processor, which only
+// costs speed. Making the first Dispatcher of a Scope gives the Scope's
+// epoch its processor table (a pointer per processor) and the shard.
+//
+// A Dispatcher of a Scope made WithIsolation dispatches as Scope.Dispatch
+// does: each listener counts on its own epoch there.
+type Dispatcher[E any] struct {
+	s  *Scope[E]
+	sh *rcu.Shard // nil for an isolated Scope
+}
+
+// made counts Dispatchers, to hand out their shards in turn.
+var made atomic.Int64
+
+// Dispatcher returns a new Dispatcher for s. It allocates; keep it for as
+// long as the goroutine dispatches.
+func (s *Scope[E]) Dispatcher() *Dispatcher[E] {
+	t := s.mustBeMade()
+	d := &Dispatcher[E]{s: s}
+	if !t.iso {
+		d.sh = s.ep.ShardFor(int(made.Inc() - 1))
+	}
+	return d
+}
+
+// Dispatch is Scope.Dispatch, counted on d's shard.
+func (d *Dispatcher[E]) Dispatch(ctx context.Context, ev E) listener.Result {
+	s := d.s
+	if s == nil {
+		panic("scope: use of a Dispatcher not made by Scope.Dispatcher")
+	}
+	t := s.tab.Load()
+	n := int(t.n.Load())
+	if n == 0 {
+		return listener.Defer
+	}
+	if t.iso || s.onPanic != nil {
+		return s.dispatchSlow(ctx, ev, t.entries[:n], t.iso, d.sh)
+	}
+	x := s.ep.Idx()
+	var c *rcu.Counts
+	if x&rcu.Hurry == 0 {
+		c = d.sh.Counts(x)
+		c.Enter.Add(1)
+	} else {
+		c = s.ep.EnterSlow()
+	}
+	defer s.exit(c, s.dbg.Enter(nil))
+	// The loop of Scope.Dispatch, written out again: shared through a
+	// function, it would cost both a call.
+	res := listener.Defer
+	for _, e := range t.entries[:n] {
+		if e.State.Load() != handle.Active {
+			continue
+		}
+		v := fnOf[E](e)(ctx, ev)
+		if !v.Valid() {
+			panic(invalidResult(e.Name, v))
+		}
+		if v > res {
+			res = v
+		}
+	}
+	return res
+}
