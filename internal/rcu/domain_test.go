@@ -1,0 +1,184 @@
+package rcu_test
+
+import (
+	"context"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/quiesce/quiesce/internal/rcu"
+)
+
+// The lifecycle and scope packages test the guarantee through their APIs;
+// these tests reach the states those cannot force: a collision on the
+// base pair, a table smaller than GOMAXPROCS, the hurry flag.
+
+const (
+	short = 20 * time.Millisecond
+	long  = 20 * time.Second
+)
+
+// hold enters d on a goroutine of its own and stays inside until the
+// returned func is called, which returns once it has exited.
+func hold(t *testing.T, d *rcu.Domain) (leave func()) {
+	t.Helper()
+	entered, exit, exited := make(chan struct{}), make(chan struct{}), make(chan struct{})
+	go func() {
+		c := d.Enter()
+		close(entered)
+		<-exit
+		d.Exit(c)
+		close(exited)
+	}()
+	<-entered
+	var once sync.Once
+	leave = func() {
+		once.Do(func() { close(exit) })
+		<-exited
+	}
+	t.Cleanup(leave)
+	return leave
+}
+
+func mustTimeOut(t *testing.T, d *rcu.Domain, why string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), short)
+	defer cancel()
+	require.ErrorIs(t, d.Synchronize(ctx), context.DeadlineExceeded, why)
+}
+
+func TestDomain_ZeroValueCountsOnBase(t *testing.T) {
+	var d rcu.Domain
+	for i := 0; i < 100; i++ {
+		d.Exit(d.Enter())
+	}
+	assert.Zero(t, d.ShardCount())
+	assert.Zero(t, rcu.TableLen(&d))
+	leave := hold(t, &d)
+	assert.Equal(t, 1, d.Inside())
+	mustTimeOut(t, &d, "a reader on the base pair is waited for")
+	leave()
+	require.NoError(t, d.Synchronize(context.Background()))
+	assert.Zero(t, d.ShardCount(), "one reader at a time never collides")
+}
+
+// After a collision, readers count on shards, and a grace period waits
+// for readers on both: the base pair stays in every sum.
+func TestDomain_CollisionMovesReadersToShards(t *testing.T) {
+	var d rcu.Domain
+	onBase := hold(t, &d)
+	rcu.Collide(&d)
+	assert.Equal(t, runtime.GOMAXPROCS(0), rcu.TableLen(&d), "sized by GOMAXPROCS")
+	onShard := hold(t, &d)
+	assert.Equal(t, 1, d.ShardCount(), "the second reader made its processor's shard")
+	assert.Equal(t, 2, d.Inside())
+
+	onBase()
+	mustTimeOut(t, &d, "the reader on a shard is waited for")
+	onShard()
+	require.NoError(t, d.Synchronize(context.Background()))
+
+	leave := hold(t, &d)
+	mustTimeOut(t, &d, "after the collision too")
+	leave()
+	require.NoError(t, d.Synchronize(context.Background()))
+	assert.LessOrEqual(t, d.ShardCount(), runtime.GOMAXPROCS(0))
+}
+
+// ShardFor hands out distinct shards, made on demand, up to GOMAXPROCS.
+func TestDomain_ShardForIsDistinctUpToGOMAXPROCS(t *testing.T) {
+	var d rcu.Domain
+	n := runtime.GOMAXPROCS(0)
+	seen := map[*rcu.Shard]bool{}
+	for k := 0; k < n; k++ {
+		s := d.ShardFor(k)
+		assert.False(t, seen[s], "shard %d handed out twice", k)
+		seen[s] = true
+	}
+	assert.True(t, seen[d.ShardFor(n)], "then they wrap around")
+	assert.Equal(t, n, d.ShardCount())
+
+	// A section counted on a ShardFor shard is waited for like any.
+	c := d.ShardFor(0).Counts(d.Idx())
+	c.Enter.Add(1)
+	mustTimeOut(t, &d, "a reader on a handed-out shard is waited for")
+	d.Exit(c)
+	require.NoError(t, d.Synchronize(context.Background()))
+}
+
+// GOMAXPROCS raised after the table was made: readers on the new
+// processors grow it; every one of them is still waited for.
+func TestDomain_TableGrowsWithGOMAXPROCS(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	var d rcu.Domain
+	rcu.Collide(&d)
+	require.Equal(t, 1, rcu.TableLen(&d))
+	runtime.GOMAXPROCS(8)
+
+	var wg sync.WaitGroup
+	var quit atomic.Bool
+	var sections atomic.Int64
+	for g := 0; g < 16; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for !quit.Load() {
+				c := d.Enter()
+				sections.Add(1)
+				runtime.Gosched() // inside, let others run on other processors
+				d.Exit(c)
+			}
+		}()
+	}
+	deadline := time.Now().Add(long)
+	grace := 0
+	for (rcu.TableLen(&d) < 8 || d.ShardCount() < 2) && time.Now().Before(deadline) {
+		require.NoError(t, d.Synchronize(context.Background()))
+		grace++
+	}
+	quit.Store(true)
+	wg.Wait()
+	assert.GreaterOrEqual(t, rcu.TableLen(&d), 8, "readers on processors past the table grew it")
+	assert.Greater(t, d.ShardCount(), 1)
+	assert.Zero(t, d.Inside())
+	require.NoError(t, d.Synchronize(context.Background()))
+	t.Logf("%d sections, %d grace periods, %d shards, table of %d", sections.Load(), grace, d.ShardCount(), rcu.TableLen(&d))
+}
+
+// A runner that sleeps for long raises the hurry flag; new readers still
+// enter (after one yield), and the flag comes down when the grace period
+// ends.
+func TestDomain_HurryFlag(t *testing.T) {
+	var d rcu.Domain
+	leave := hold(t, &d)
+	done := make(chan error)
+	go func() { done <- d.Synchronize(context.Background()) }()
+	require.Eventually(t, func() bool { return d.Idx()&rcu.Hurry != 0 }, long, rcu.HurryAfter/2,
+		"a runner that slept for long raises the flag")
+	c := d.Enter() // yields once, then enters
+	d.Exit(c)
+	leave()
+	require.NoError(t, <-done)
+	assert.Zero(t, d.Idx()&rcu.Hurry, "lowered when the grace period ends")
+}
+
+// A context that has ended before the call: nil if nothing is inside, at
+// once otherwise (Close uses this to drain idle isolated listeners
+// without a goroutine).
+func TestDomain_EndedContext(t *testing.T) {
+	var d rcu.Domain
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	require.NoError(t, d.Synchronize(ctx))
+	leave := hold(t, &d)
+	start := time.Now()
+	require.ErrorIs(t, d.Synchronize(ctx), context.Canceled)
+	assert.Less(t, time.Since(start), short, "no spinning with an ended context")
+	leave()
+	require.NoError(t, d.Synchronize(ctx))
+}

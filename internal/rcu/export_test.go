@@ -1,0 +1,16 @@
+package rcu
+
+// Collide does what a reader's failed compare-and-swap on the base pair
+// does: it gives d its processor table, so that readers count on shards.
+func Collide(d *Domain) { d.grow(nil, 0) }
+
+// TableLen returns the number of processor slots of d's table, 0 if none.
+func TableLen(d *Domain) int {
+	if t := d.table.Load(); t != nil {
+		return len(t.slots)
+	}
+	return 0
+}
+
+// HurryAfter is how long a runner sleeps before raising the hurry flag.
+const HurryAfter = hurryAfter
