@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"unsafe"
 
 	"github.com/quiesce/quiesce/internal/rcu"
 	"github.com/quiesce/quiesce/internal/selfwait"
@@ -55,11 +56,8 @@ type Epoch struct {
 	d   rcu.Domain
 	// padding to a whole line, so that two Epochs allocated next to each
 	// other never share one.
-	_ [pad]byte
+	_ [(rcu.CacheLine - unsafe.Sizeof(rcu.Domain{})%rcu.CacheLine) % rcu.CacheLine]byte
 }
-
-// pad fills a Domain (and a word for a Guard's flag) out to a line.
-const pad = (rcu.CacheLine - (rcu.Size+8)%rcu.CacheLine) % rcu.CacheLine
 
 // A Ref is the receipt for one Enter (or successful Guard.TryEnter). Call
 // its Exit method exactly once to end the critical section; Exit may run

@@ -2,6 +2,7 @@ package lifecycle
 
 import (
 	"context"
+	"unsafe"
 
 	"go.uber.org/atomic"
 
@@ -41,10 +42,16 @@ import (
 // out by TryEnter "synchronizes before" the return of any Close that
 // returns nil.
 type Guard struct {
+	guardFields
+	// padding to a whole line, as for Epoch (never zero: a zero-size
+	// field at the end of a struct would be padded itself).
+	_ [(rcu.CacheLine - unsafe.Sizeof(guardFields{})%rcu.CacheLine) % rcu.CacheLine]byte
+}
+
+type guardFields struct {
 	dbg    selfwait.Tracker // self-wait bookkeeping; empty without the race detector
 	d      rcu.Domain
 	closed atomic.Bool
-	_      [pad]byte // padding to a whole line, as for Epoch
 }
 
 // NewGuard returns an open Guard; new(Guard) is the same.

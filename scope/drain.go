@@ -237,7 +237,7 @@ func (s *Scope[E]) Close(ctx context.Context) error {
 		for _, c := range entries {
 			// The Handle's own Stop would take mu: do its work here.
 			if c.State.CompareAndSwap(handle.Active, handle.Stopping) {
-				s.active.Dec()
+				s.active.Add(-1)
 				if c.Iso != nil {
 					s.drains++
 					iso = append(iso, c)

@@ -104,7 +104,7 @@ func (s *Scope[E]) ListenSelf(name string, build func(self *listener.Handle) lis
 		return h, nil
 	}
 	c.Registered = true
-	s.active.Inc()
+	s.active.Add(1)
 	s.appendLocked(t, c)
 	return h, nil
 }
@@ -116,10 +116,14 @@ func (s *Scope[E]) ListenSelf(name string, build func(self *listener.Handle) lis
 type isoHandle struct {
 	d rcu.Domain
 	h listener.Handle
-	_ [(rcu.CacheLine - (rcu.Size+handleSize)%rcu.CacheLine) % rcu.CacheLine]byte
+	_ [(rcu.CacheLine - unsafe.Sizeof(isoFields{})%rcu.CacheLine) % rcu.CacheLine]byte
 }
 
-const handleSize = unsafe.Sizeof(listener.Handle{})
+// isoFields is the unpadded isoHandle, to compute its padding.
+type isoFields struct {
+	d rcu.Domain
+	h listener.Handle
+}
 
 // newHandle makes the Handle of a new listener, Active and unpublished.
 func (s *Scope[E]) newHandle(name string) (*listener.Handle, *handle.Core) {
@@ -199,7 +203,7 @@ func (s *Scope[E]) stop(c *handle.Core) (won, drain bool) {
 		c.Abandon()
 		return true, false
 	}
-	s.active.Dec()
+	s.active.Add(-1)
 	return true, s.queueLocked(c)
 }
 

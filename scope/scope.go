@@ -7,8 +7,6 @@ import (
 	"time"
 	"unsafe"
 
-	uatomic "go.uber.org/atomic"
-
 	"github.com/quiesce/quiesce/internal/handle"
 	"github.com/quiesce/quiesce/internal/rcu"
 	"github.com/quiesce/quiesce/internal/selfwait"
@@ -69,6 +67,16 @@ var (
 // invocation of the listener it registers; an invocation may begin before
 // Listen returns.
 type Scope[E any] struct {
+	// padding to whole lines, so that two Scopes allocated next to each
+	// other share none (nothing to add on 64-bit platforms). First,
+	// because a zero-size field at the end of a struct is padded.
+	_ [(rcu.CacheLine - unsafe.Sizeof(scopeFields{})%rcu.CacheLine) % rcu.CacheLine]byte
+	scopeFields
+}
+
+// scopeFields are a Scope's fields, which do not depend on E: a struct of
+// their own so that the padding above can be computed.
+type scopeFields struct {
 	// dbg is the self-wait bookkeeping of race-enabled builds; it has no
 	// size in others. First, so that a zero size adds no padding.
 	dbg selfwait.Tracker
@@ -82,8 +90,8 @@ type Scope[E any] struct {
 	// The second line: writers only (Listen, Stop, the drains).
 	name        string
 	mu          sync.Mutex
-	active      uatomic.Int32 // listeners in Active, for Len
-	drains      int32         // drains in flight (under mu); see drain.go
+	active      atomic.Int32 // listeners in Active, for Len (sync/atomic's: 4 bytes, go.uber.org/atomic's 8)
+	drains      int32        // drains in flight (under mu); see drain.go
 	pending     []*handle.Core
 	idle        chan struct{} // closed when drains reaches 0, if made
 	stallAfter  time.Duration
@@ -98,7 +106,8 @@ type Scope[E any] struct {
 // New returns an open Scope with no listeners. The name is used in
 // errors and stall reports.
 func New[E any](name string, opts ...Option) *Scope[E] {
-	s := &Scope[E]{name: name}
+	s := new(Scope[E])
+	s.name = name
 	var o options
 	for _, opt := range opts {
 		if opt == nil {

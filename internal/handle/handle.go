@@ -11,8 +11,6 @@ import (
 	"sync/atomic"
 	"unsafe"
 
-	uatomic "go.uber.org/atomic"
-
 	"github.com/quiesce/quiesce/internal/rcu"
 )
 
@@ -37,8 +35,8 @@ type Owner interface {
 // exactly; a field more would move every listener to the next one.
 type Core struct {
 	Name  string
-	Owner Owner // nil for a Handle not made by a scope
-	State uatomic.Int32
+	Owner Owner        // nil for a Handle not made by a scope
+	State atomic.Int32 // sync/atomic: 4 bytes (go.uber.org/atomic's is 8)
 	// Registered is set when the owner publishes the listener. Only the
 	// owner reads and writes it, under its own mutex: a Stop before
 	// publication (from a ListenSelf build function) must not be counted

@@ -12,7 +12,6 @@ package rcu
 import (
 	"sync"
 	"sync/atomic"
-	"unsafe"
 )
 
 // CacheLine is the padding unit that keeps independently written data
@@ -216,10 +215,6 @@ func (d *Domain) Inside() int {
 	}
 	return int(enters - exits)
 }
-
-// Size is the size of a Domain, for the types that embed one and pad to
-// a line.
-const Size = unsafe.Sizeof(Domain{})
 
 // pin is Pin and Unpin in one, for the paths where a third call does not
 // matter.
