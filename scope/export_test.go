@@ -1,6 +1,10 @@
 package scope
 
-import "github.com/quiesce/quiesce/internal/selfwait"
+import (
+	"unsafe"
+
+	"github.com/quiesce/quiesce/internal/selfwait"
+)
 
 // SelfWaitDetection reports whether this build detects self-waits (it has
 // the race detector).
@@ -13,3 +17,9 @@ func Tables[E any](s *Scope[E]) (entries, capacity int) {
 	t := s.tab.Load()
 	return int(t.n.Load()), len(t.entries)
 }
+
+// Sizes of unexported types, for TestDocumentedSizes.
+var (
+	IsoHandleSize = unsafe.Sizeof(isoHandle{})
+	TableSize     = unsafe.Sizeof(table{})
+)
