@@ -24,6 +24,9 @@ import (
 // amd64 size, then the 386 one in parentheses; the test checks the one of
 // the platform it runs on (CI runs both).
 func TestDocumentedSizes(t *testing.T) {
+	if scope.SelfWaitDetection {
+		t.Skip("the race build's self-wait bookkeeping changes the layouts; .ci/run checks them without -race")
+	}
 	sizes := map[string]uintptr{
 		"`lifecycle.Epoch`":                       unsafe.Sizeof(lifecycle.Epoch{}),
 		"the Domain inside it":                    unsafe.Sizeof(rcu.Domain{}),
@@ -63,7 +66,8 @@ func TestDocumentedSizes(t *testing.T) {
 	}
 	if runtime.GOARCH == "amd64" {
 		oneListener := unsafe.Sizeof(scope.Scope[int]{}) + unsafe.Sizeof(listener.Handle{})
-		assert.Contains(t, doc, "a Scope with one listener never contended costs "+strconv.Itoa(int(oneListener))+" bytes")
+		claim := "a Scope with one listener never contended costs " + strconv.Itoa(int(oneListener)) + " bytes"
+		assert.True(t, strings.Contains(doc, claim), "design.md §3.7 should say %q", claim)
 	}
 }
 
