@@ -65,6 +65,11 @@ type Func[E any] func(ctx context.Context, ev E) Result
 // only observes events. It returns nil if fn is nil, so that Listen
 // reports ErrNilFunc. Stall reports and errors name such a listener by
 // fn's function, as for any other.
+//
+// Notify is not inlined, so that its adapter has one name, which stall
+// reports look through to find fn.
+//
+//go:noinline
 func Notify[E any](fn func(ctx context.Context, ev E)) Func[E] {
 	if fn == nil {
 		return nil

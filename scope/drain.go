@@ -90,6 +90,7 @@ func (s *Scope[E]) drainShared(ctx context.Context, mine *handle.Core) error {
 			s.mu.Unlock()
 			return nil
 		}
+		s.dbg.Advance() // Dispatches inside from before now are waited for (selfWait)
 		s.mu.Unlock()
 		// Every listener in the batch left Active before this grace period
 		// began, so a Dispatch that saw one of them Active entered the epoch
@@ -165,12 +166,12 @@ func (s *Scope[E]) Unlisten(ctx context.Context, h *listener.Handle) error {
 	if err != nil {
 		return err
 	}
-	_, drain := s.stop(c)
-	if s.selfWait(c) {
+	won, drain := s.stop(c)
+	if s.selfWait(c, won) {
 		if drain {
 			go s.drainBackground(c)
 		}
-		return s.selfWaitError("unlisten", c)
+		return s.selfWaitError(opUnlisten, c)
 	}
 	// The Handle's Stop would start a goroutine to drain c; here the
 	// caller drains itself when nobody else is draining. With a stall
@@ -180,13 +181,13 @@ func (s *Scope[E]) Unlisten(ctx context.Context, h *listener.Handle) error {
 		if s.stallReport != nil {
 			go s.drainBackground(c)
 		} else if err := s.drainHere(ctx, c); err != nil {
-			return s.waitError(ctx, c)
+			return s.waitError(ctx, opUnlisten, c)
 		}
 	}
 	if c.State.Load() == handle.Stopped {
 		return nil
 	}
-	return s.wait(ctx, c, c.Done())
+	return s.wait(ctx, opUnlisten, c, c.Done())
 }
 
 // WaitCore is Handle.Wait for the listeners of s.
@@ -195,10 +196,10 @@ func (o *owner[E]) WaitCore(ctx context.Context, c *handle.Core) error {
 	if c.State.Load() == handle.Stopped {
 		return nil
 	}
-	if s.selfWait(c) {
-		return s.selfWaitError("wait for", c)
+	if s.selfWait(c, false) {
+		return s.selfWaitError(opWait, c)
 	}
-	return s.wait(ctx, c, c.Done())
+	return s.wait(ctx, opWait, c, c.Done())
 }
 
 func (s *Scope[E]) own(h *listener.Handle) (*handle.Core, error) {
@@ -256,6 +257,7 @@ func (s *Scope[E]) Close(ctx context.Context) error {
 		}
 		s.tab.Store(&table{iso: t.iso, closed: true, entries: live})
 	}
+	stopped := len(iso) > 0 || len(s.pending) > 0 // grace periods still to begin
 	drainer := s.claimDrainLocked()
 	var idle chan struct{}
 	if s.drains > 0 || len(s.pending) > 0 {
@@ -266,7 +268,7 @@ func (s *Scope[E]) Close(ctx context.Context) error {
 	}
 	s.mu.Unlock()
 
-	selfWait := s.selfWait(nil)
+	selfWait := s.selfWait(nil, stopped)
 	// Isolated listeners drain concurrently, each on its own, so that
 	// one's slow call delays no other's Done. One with no call running
 	// drains at once, without a goroutine.
@@ -281,16 +283,16 @@ func (s *Scope[E]) Close(ctx context.Context) error {
 		if selfWait || s.stallReport != nil {
 			go s.drainShared(context.Background(), nil)
 		} else if err := s.drainShared(ctx, nil); err != nil {
-			return s.waitError(ctx, nil)
+			return s.waitError(ctx, opClose, nil)
 		}
 	}
 	if selfWait {
-		return s.selfWaitError("close", nil)
+		return s.selfWaitError(opClose, nil)
 	}
 	if idle == nil {
 		return nil
 	}
-	return s.wait(ctx, nil, idle)
+	return s.wait(ctx, opClose, nil, idle)
 }
 
 // doneContext is a context that has ended: a grace period under it
@@ -301,10 +303,18 @@ var doneContext = func() context.Context {
 	return ctx
 }()
 
+// The waits, as their errors name them: a format of the listener's name
+// and the Scope's (Close: of the Scope's alone).
+const (
+	opUnlisten = "unlisten %q from %q"
+	opWait     = "wait for %q of %q"
+	opClose    = "close %q"
+)
+
 // wait blocks until done is closed or ctx ends, reporting a stall once if
 // the Scope has a stall warning. c is the listener of an Unlisten or
 // Handle.Wait, nil for Close.
-func (s *Scope[E]) wait(ctx context.Context, c *handle.Core, done <-chan struct{}) error {
+func (s *Scope[E]) wait(ctx context.Context, op string, c *handle.Core, done <-chan struct{}) error {
 	select {
 	case <-done:
 		return nil
@@ -325,22 +335,27 @@ func (s *Scope[E]) wait(ctx context.Context, c *handle.Core, done <-chan struct{
 			stall = nil
 			s.stallReport(s.stall(c, time.Since(start)))
 		case <-ctx.Done():
-			return s.waitError(ctx, c)
+			return s.waitError(ctx, op, c)
 		}
 	}
 }
 
 // waitError is the error of a wait whose ctx ended: what waited, for
 // what, and who held it up.
-func (s *Scope[E]) waitError(ctx context.Context, c *handle.Core) error {
-	what := fmt.Sprintf("close %q", s.name)
-	if c != nil {
-		what = fmt.Sprintf("unlisten %q from %q", c.Name, s.name)
-	}
+func (s *Scope[E]) waitError(ctx context.Context, op string, c *handle.Core) error {
+	what := s.what(op, c)
 	if held := s.culprits(c); len(held) > 0 {
 		return fmt.Errorf("scope: %s: held up by %s: %w", what, quoteNames(held), ctx.Err())
 	}
 	return fmt.Errorf("scope: %s: %w", what, ctx.Err())
+}
+
+// what names a wait for an error message.
+func (s *Scope[E]) what(op string, c *handle.Core) string {
+	if c == nil {
+		return fmt.Sprintf(op, s.name)
+	}
+	return fmt.Sprintf(op, c.Name, s.name)
 }
 
 // quoteNames lists names for an error message: "a", "b" and "c".

@@ -210,8 +210,10 @@ func (s *Scope[E]) stop(c *handle.Core) (won, drain bool) {
 // finishLocked moves drained listeners to Stopped, closing their Done,
 // and makes a new table once half of the current one's entries are dead:
 // a copy of n/2 entries per n/2 drained listeners keeps Unlisten
-// amortized O(1), and the table at most twice the size of its live
-// entries.
+// amortized O(1). Dispatch then walks at most twice the live entries, and
+// the table holds at most four times as many slots (a copy leaves room
+// for as many again): the usual hysteresis of a dynamic array, without
+// which a shrinking table would be copied on every Unlisten.
 func (s *Scope[E]) finishLocked(cs ...*handle.Core) {
 	for _, c := range cs {
 		c.Finish()

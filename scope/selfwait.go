@@ -3,6 +3,7 @@ package scope
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"unsafe"
 
 	"github.com/quiesce/quiesce/internal/handle"
@@ -30,18 +31,43 @@ import (
 var ErrSelfWait = errors.New("scope: wait from inside a call of the same scope")
 
 // selfWait reports whether a wait for c (for the whole Scope if c is nil)
-// on the calling goroutine would wait for itself. A listener already
-// Stopped has nothing left to wait for.
-func (s *Scope[E]) selfWait(c *handle.Core) bool {
+// on the calling goroutine would certainly wait for itself: the goroutine
+// is inside a call of s that the grace period draining c must wait for.
+// stopped says the caller has just moved c (for Close: some listener) out
+// of Active, so that its grace period begins after the caller's Dispatch
+// entered. A listener already Stopped has nothing left to wait for.
+//
+// With a shared epoch, c may also be in the batch of a drain whose grace
+// period has begun. That grace period waits for the caller's Dispatch if
+// the Dispatch entered before the batch was taken (the tracker's sequence
+// numbers tell); a Dispatch that entered later may be past the grace
+// period's flip, and then the wait ends: reporting it would fail a wait
+// that can succeed, so it is not reported.
+func (s *Scope[E]) selfWait(c *handle.Core, stopped bool) bool {
 	if !selfwait.Enabled || (c != nil && c.State.Load() == handle.Stopped) {
 		return false
 	}
-	return s.dbg.Inside(unsafe.Pointer(c))
+	if !s.dbg.Inside(unsafe.Pointer(c)) {
+		return false
+	}
+	if stopped || s.tab.Load().iso {
+		// Isolated: the goroutine is inside c's own call (or, for
+		// Close, some listener's), which saw c Active after entering
+		// c's domain; c's grace period began after that.
+		return true
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if c == nil {
+		if len(s.pending) > 0 {
+			return true
+		}
+	} else if c.State.Load() == handle.Active || slices.Contains(s.pending, c) {
+		return true // its grace period has not begun
+	}
+	return s.drains > 0 && s.dbg.InsideBefore(nil, s.dbg.Last())
 }
 
 func (s *Scope[E]) selfWaitError(op string, c *handle.Core) error {
-	if c == nil {
-		return fmt.Errorf("scope: %s %q from inside one of its listeners: %w", op, s.name, ErrSelfWait)
-	}
-	return fmt.Errorf("scope: %s %q of %q from inside a call it would wait for: %w", op, c.Name, s.name, ErrSelfWait)
+	return fmt.Errorf("scope: %s: %w", s.what(op, c), ErrSelfWait)
 }

@@ -21,3 +21,12 @@ func (G) Exit() {}
 
 // Inside reports false in this build.
 func (*Tracker) Inside(unsafe.Pointer) bool { return false }
+
+// InsideBefore reports false in this build.
+func (*Tracker) InsideBefore(unsafe.Pointer, int64) bool { return false }
+
+// Advance does nothing in this build.
+func (*Tracker) Advance() int64 { return 0 }
+
+// Last returns 0 in this build.
+func (*Tracker) Last() int64 { return 0 }

@@ -15,8 +15,15 @@ const Enabled = true
 // and for what key (a listener; nil for the whole domain). The zero
 // Tracker is ready to use.
 type Tracker struct {
-	mu sync.Mutex
-	m  map[int64][]unsafe.Pointer
+	mu  sync.Mutex
+	m   map[int64][]entry
+	seq int64 // advanced by Advance; every entry records it
+}
+
+// entry is one section: its key and the sequence number when it began.
+type entry struct {
+	key unsafe.Pointer
+	seq int64
 }
 
 // A G is the receipt of Enter: the goroutine that entered, for the Exit
@@ -32,9 +39,9 @@ func (t *Tracker) Enter(key unsafe.Pointer) G {
 	id := goid()
 	t.mu.Lock()
 	if t.m == nil {
-		t.m = make(map[int64][]unsafe.Pointer)
+		t.m = make(map[int64][]entry)
 	}
-	t.m[id] = append(t.m[id], key)
+	t.m[id] = append(t.m[id], entry{key: key, seq: t.seq})
 	t.mu.Unlock()
 	return G{t: t, id: id, key: key}
 }
@@ -49,7 +56,7 @@ func (g G) Exit() {
 	t.mu.Lock()
 	keys := t.m[g.id]
 	for i := len(keys) - 1; i >= 0; i-- {
-		if keys[i] == g.key {
+		if keys[i].key == g.key {
 			keys = append(keys[:i], keys[i+1:]...)
 			break
 		}
@@ -66,15 +73,38 @@ func (g G) Exit() {
 // for key: one entered for key itself, or for the whole domain (nil). A
 // nil key asks about any section of t.
 func (t *Tracker) Inside(key unsafe.Pointer) bool {
+	return t.InsideBefore(key, 1<<62)
+}
+
+// InsideBefore is Inside, counting only sections that began before
+// Advance returned seq.
+func (t *Tracker) InsideBefore(key unsafe.Pointer, seq int64) bool {
 	id := goid()
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	for _, k := range t.m[id] {
-		if key == nil || k == nil || k == key {
+	for _, e := range t.m[id] {
+		if (key == nil || e.key == nil || e.key == key) && e.seq < seq {
 			return true
 		}
 	}
 	return false
+}
+
+// Advance starts a new sequence number and returns it: sections that
+// begin from now on record it, those that began before have a smaller
+// one. A drain calls it before its grace period begins.
+func (t *Tracker) Advance() int64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.seq++
+	return t.seq
+}
+
+// Last returns the number the last Advance returned.
+func (t *Tracker) Last() int64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.seq
 }
 
 // goid returns the calling goroutine's id, from the first line of its
