@@ -19,11 +19,14 @@ import (
 // listener whose call the goroutine is in (or Close) is a self-wait.
 //
 // Builds with the race detector (go test -race, the race build tag)
-// detect it, as Linux's lockdep detects synchronize_srcu inside a read
-// section of the same domain, and the call then returns an error wrapping
-// ErrSelfWait at once, having done what can be done without waiting: the
-// listener (for Close, every listener) is stopped, as Stop would leave
-// it, and its Done still closes once its calls have returned. Other
+// detect it on the calling goroutine, as Linux's lockdep detects
+// synchronize_srcu inside a read section of the same domain, and the call
+// then returns an error wrapping ErrSelfWait at once, having done what can
+// be done without waiting: the listener (for Close, every listener) is
+// stopped, as Stop would leave it, and its Done still closes once its
+// calls have returned. Only a certain self-wait is reported: a wait for a
+// listener whose drain had already begun when the caller's Dispatch
+// entered may end, and is left to its context. Other
 // builds do not detect it (finding the goroutine costs a microsecond per
 // Dispatch) and the call waits until its context ends; WithStallWarning
 // reports it. A listener that must stop itself calls its Handle's Stop,
