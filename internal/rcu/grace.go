@@ -18,7 +18,8 @@ import (
 // and needs the one after (completed+2). The first caller with nobody
 // running becomes the runner and runs grace periods on its own goroutine;
 // the others sleep on done. (Serving a late caller with the running
-// grace period is MUTANT_JOIN_RUNNING_GP of lifecycle/model.)
+// grace period is MUTANT_JOIN_RUNNING_GP of lifecycle/model/epoch.pml
+// and MUTANT_JOIN_RUNNING of sync.pml.)
 func (d *Domain) Synchronize(ctx context.Context) error {
 	d.mu.Lock()
 	target := d.completed + 1
@@ -35,7 +36,8 @@ func (d *Domain) Synchronize(ctx context.Context) error {
 				// Give up the runner role and wake the waiters: one of
 				// them takes it over if its grace period is still due.
 				// (Leaving without the broadcast strands them:
-				// MUTANT_HANDOFF_NO_BROADCAST of lifecycle/model.)
+				// MUTANT_NO_HANDOFF_BROADCAST of lifecycle/model/sync.pml;
+				// leaving running set is MUTANT_KEEP_RUNNING.)
 				d.running = false
 				d.broadcastLocked()
 				d.mu.Unlock()

@@ -81,12 +81,15 @@ func (d *Domain) grow(old *Table, p int) *Table {
 
 // shardFor returns processor p's shard, making and publishing it if
 // needed. The shard goes on the list that grace periods sum before it
-// goes in its slot, so no reader can count on a shard a grace period
-// would not look at (docs/design.md; MUTANT_COUNT_BEFORE_PUBLISH of
-// lifecycle/model shows the failure when the order is reversed). If two
-// goroutines race for the same slot (possible only when one was
-// preempted in between), the loser's shard stays on the list with zero
-// counts: harmless, and bounded by the number of such races.
+// goes in its slot, where other readers find it: a reader that found a
+// shard through its slot before it was on the list could count on it,
+// and return from Enter, unseen by a grace period
+// (MUTANT_SLOT_BEFORE_LIST of lifecycle/model/domain.pml; counting on
+// the new shard before pushing it, as long as the push comes before Enter
+// returns, is safe: VARIANT_COUNT_BEFORE_PUBLISH). If two goroutines race
+// for the same slot (possible only when one was preempted in between),
+// the loser's shard stays on the list with zero counts: harmless, and
+// bounded by the number of such races.
 func (d *Domain) shardFor(p int) *Shard {
 	for {
 		t := d.table.Load()

@@ -1,5 +1,5 @@
 /*
- * epoch.pml -- Promela model of quiesce's epoch (SRCU-style) grace period.
+ * epoch.pml -- Promela model of the core of rcu.Domain's grace period.
  *
  * One file, many builds: the real algorithm is the default; each mutant is
  * the same file compiled with a -D flag (spin -a -DMUTANT_... epoch.pml),
@@ -19,7 +19,7 @@
  * Mutants:
  *   -DMUTANT_ENTERS_FIRST          drained() sums enter before exit
  *   -DMUTANT_SKIP_FIRST_WAIT       Synchronize skips the wait on the
- *                                  inactive index (step 2a)
+ *                                  inactive index (first waitDrained)
  *   -DMUTANT_SINGLE_INDEX          one index, no flip
  *   -DMUTANT_SNAPSHOT_BEFORE_ENTER Dispatch loads the listener states
  *                                  before Enter's add
@@ -115,17 +115,17 @@ inline wait_drained(k)
 	od
 }
 
-/* Synchronize: steps 2a-2c.  Runs with `lock` held. */
+/* gracePeriod: waitDrained(cur^1), flip, waitDrained(cur); `lock` held. */
 inline synchronize()
 {
 #ifdef MUTANT_SINGLE_INDEX
 	wait_drained(0);
 #else
 #ifndef MUTANT_SKIP_FIRST_WAIT
-	wait_drained(1 - cur);  /* 2a: inactive index drained            */
+	wait_drained(1 - cur);  /* inactive index drained                */
 #endif
-	idx = 1 - cur;          /* 2b: flip (atomic store)               */
-	wait_drained(cur);      /* 2c: old current index drained         */
+	idx = 1 - cur;          /* flip (atomic store)                   */
+	wait_drained(cur);      /* old current index drained             */
 #endif
 }
 
@@ -203,7 +203,7 @@ proctype Reader()
 	   load_snapshot();
 #endif
 
-	   /* ---- Enter: steps 1-3 ---- */
+	   /* ---- Enter ---- */
 #ifdef MUTANT_SINGLE_INDEX
 	   atomic { if :: s = 0 :: s = 1 fi; i = 0 }    /* no idx: always 0 */
 #else
@@ -214,7 +214,7 @@ proctype Reader()
 	   load_snapshot();     /* whole snapshot loaded once, after Enter */
 #endif
 
-	   /* ---- Dispatch: step 4, for each listener in the snapshot ---- */
+	   /* ---- Dispatch: for each listener in the snapshot ---- */
 #if defined(LIVENESS)
 	   /* abstracted: loads of listening[] and the ghost updates touch
 	    * neither idx nor the counters (stuttering for gp_ends) */
@@ -244,7 +244,7 @@ proctype Reader()
 	   od;
 #endif
 
-	   /* ---- Exit: step 5, same shard and index as Enter ---- */
+	   /* ---- Exit: same shard and index as Enter ---- */
 #ifdef MUTANT_EXIT_RELOADS_IDX
 	   i = idx;
 #endif
