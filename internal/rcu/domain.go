@@ -130,7 +130,8 @@ func (d *Domain) Enter() *Counts {
 
 // EnterSlow is Enter's path for everything but the common case: the hurry
 // flag is up, the base pair collided, or the caller's processor has no
-// shard yet. It never blocks.
+// shard yet. It never waits for a grace period or a reader; making a
+// processor's shard takes the Domain's mutex for a few stores.
 //
 // With the hurry flag up, a grace period has slept for long (more than
 // hurryAfter) waiting for readers that are still inside. On an
@@ -155,7 +156,7 @@ func (d *Domain) EnterSlow() *Counts {
 		if c := &d.base[i]; TryEnterBase(c) {
 			return c
 		}
-		t = d.grow(nil, 0)
+		t = d.collide()
 	}
 	p := pin()
 	s := t.Shard(p)

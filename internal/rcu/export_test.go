@@ -2,7 +2,7 @@ package rcu
 
 // Collide does what a reader's failed compare-and-swap on the base pair
 // does: it gives d its processor table, so that readers count on shards.
-func Collide(d *Domain) { d.grow(nil, 0) }
+func Collide(d *Domain) { d.collide() }
 
 // TableLen returns the number of processor slots of d's table, 0 if none.
 func TableLen(d *Domain) int {

@@ -117,11 +117,23 @@ func (d *Domain) broadcastLocked() {
 //     of new readers cannot starve it. A single index would be safe but
 //     could wait forever (MUTANT_SINGLE_INDEX, a liveness failure).
 func (d *Domain) gracePeriod(ctx context.Context) error {
+	// The shards are listed once, when the grace period begins: a reader
+	// whose count comes before that is on a shard already on the list, and
+	// one that counts later is not one this grace period must wait for
+	// (VARIANT_LIST_PER_GP of lifecycle/model/domain.pml; a list kept from
+	// an earlier grace period is MUTANT_LIST_STALE). Copying it into an
+	// array spares every check the chase down the linked list, whose loads
+	// cannot overlap; up to 64 shards the array lives on the stack.
+	var buf [64]*Shard
+	list := buf[:0]
+	for s := d.shards.Load(); s != nil; s = s.next {
+		list = append(list, s)
+	}
 	cur := d.idx.Load() & 1
-	err := d.waitDrained(ctx, cur^1)
+	err := d.waitDrained(ctx, cur^1, list)
 	if err == nil {
 		d.setIdx(cur ^ 1)
-		err = d.waitDrained(ctx, cur)
+		err = d.waitDrained(ctx, cur, list)
 	}
 	if d.hurrying {
 		d.hurrying = false
@@ -153,8 +165,8 @@ const (
 	hurryAfter = 50 * time.Microsecond
 )
 
-func (d *Domain) waitDrained(ctx context.Context, i uint32) error {
-	if d.drained(i) {
+func (d *Domain) waitDrained(ctx context.Context, i uint32, list []*Shard) error {
+	if d.drained(i, list) {
 		return nil
 	}
 	if ctx.Err() != nil { // ended already: nothing to wait with
@@ -162,7 +174,7 @@ func (d *Domain) waitDrained(ctx context.Context, i uint32) error {
 	}
 	start := time.Now()
 	for n := 1; ; n++ {
-		if d.drained(i) {
+		if d.drained(i, list) {
 			return nil
 		}
 		if n%8 == 0 && time.Since(start) > spinFor {
@@ -171,18 +183,18 @@ func (d *Domain) waitDrained(ctx context.Context, i uint32) error {
 	}
 	for n := 0; n < maxYields && time.Since(start) < yieldFor; n++ {
 		runtime.Gosched()
-		if d.drained(i) {
+		if d.drained(i, list) {
 			return nil
 		}
 	}
-	return d.sleepDrained(ctx, i)
+	return d.sleepDrained(ctx, i, list)
 }
 
 // sleepDrained sleeps until index i drains, woken by the Exits of its
 // readers. It announces itself before its final check (see Exit for the
 // other half of this handshake; MUTANT_EXIT_LOADS_WAITING_FIRST of
 // lifecycle/model shows the lost wake-up when Exit loads first).
-func (d *Domain) sleepDrained(ctx context.Context, i uint32) error {
+func (d *Domain) sleepDrained(ctx context.Context, i uint32, list []*Shard) error {
 	if d.wake == nil {
 		// Made by the runner, which is one goroutine at a time; a reader
 		// reads it only after seeing the waiting bit stored below.
@@ -197,7 +209,7 @@ func (d *Domain) sleepDrained(ctx context.Context, i uint32) error {
 		defer t.Stop()
 		hurry = t.C
 	}
-	for !d.drained(i) {
+	for !d.drained(i, list) {
 		select {
 		case <-d.wake:
 		case <-hurry:
@@ -211,23 +223,22 @@ func (d *Domain) sleepDrained(ctx context.Context, i uint32) error {
 	return nil
 }
 
-// drained reports whether every reader counted on index i has exited. The
-// list of shards is loaded once, before any counter: a reader counts on a
-// shard only after it is on the list, so every reader whose count
-// precedes this load is on a shard we sum. All exit counts are read
-// before any enter count: an exit we count happened before our enter
-// reads began, so its enter is counted too, and the sums can be equal
-// only if every reader counted by the enter sum has exited. Reading
-// enters first lets a reader that enters and exits between the two reads
-// pair its exit with an earlier reader's enter (MUTANT_ENTERS_FIRST).
-func (d *Domain) drained(i uint32) bool {
-	head := d.shards.Load()
+// drained reports whether every reader counted on index i, on the base
+// pair or on a shard of list, has exited. All exit counts are read before
+// any enter count: an exit we count happened before our enter reads
+// began, so its enter is counted too, and the sums can be equal only if
+// every reader counted by the enter sum has exited. Reading enters first
+// lets a reader that enters and exits between the two reads pair its exit
+// with an earlier reader's enter (MUTANT_ENTERS_FIRST). The base pair is
+// always summed: readers counted on it before the Domain had shards still
+// exit on it (MUTANT_SKIP_BASE_WHEN_SHARDED).
+func (d *Domain) drained(i uint32, list []*Shard) bool {
 	exits := d.base[i].Exit.Load()
-	for s := head; s != nil; s = s.next {
+	for _, s := range list {
 		exits += s.c[i].Exit.Load()
 	}
 	enters := d.base[i].Enter.Load()
-	for s := head; s != nil; s = s.next {
+	for _, s := range list {
 		enters += s.c[i].Enter.Load()
 	}
 	return exits == enters
