@@ -16,7 +16,7 @@ import (
 // The Dispatch workload: one event, an int as in the scope package's own
 // benchmarks, delivered to n listeners that each answer Defer. Every
 // implementation calls the same listener.Func values, loaded from a slice
-// (for quiesce, from the snapshot its Listen built from that slice), so no
+// (for quiesce, from the listener table its Listens built), so no
 // implementation can have the callback inlined: each call is one indirect
 // call everywhere. Every implementation combines the answers the way
 // Scope.Dispatch does, Deny over Allow over Defer, and every one that must
@@ -91,6 +91,8 @@ var impls = []struct {
 	new  func(fns []listener.Func[int]) impl
 }{
 	{"quiesce", newQuiesce},
+	{"dispatcher", func(fns []listener.Func[int]) impl { return dispatcherImpl{newScope(fns)} }},
+	{"quiesce-isolated", func(fns []listener.Func[int]) impl { return quiesceImpl{newScope(fns, scope.WithIsolation())} }},
 	{"mutex", func(fns []listener.Func[int]) impl { return &mutexImpl{fns: fns} }},
 	{"rwmutex", func(fns []listener.Func[int]) impl { return &rwmutexImpl{fns: fns} }},
 	{"counter", func(fns []listener.Func[int]) impl { return &counterImpl{fns: fns} }},
@@ -99,17 +101,24 @@ var impls = []struct {
 	{"none", func(fns []listener.Func[int]) impl { return &noneImpl{fns: fns} }},
 }
 
-// quiesce: Scope.Dispatch, the subject.
+// quiesce: Scope.Dispatch, the subject. quiesce-isolated is the same
+// over a Scope made WithIsolation, where every listener counts on a
+// domain of its own: against quiesce, what isolation costs a Dispatch
+// (two atomic adds, and a processor lookup once contended, per listener
+// rather than per event).
 type quiesceImpl struct{ s *scope.Scope[int] }
 
-func newQuiesce(fns []listener.Func[int]) impl {
-	s := scope.New[int]("bench")
+func newQuiesce(fns []listener.Func[int]) impl { return quiesceImpl{newScope(fns)} }
+
+// newScope returns a Scope made with opts, with fns registered in order.
+func newScope(fns []listener.Func[int], opts ...scope.Option) *scope.Scope[int] {
+	s := scope.New[int]("bench", opts...)
 	for i, fn := range fns {
 		if _, err := s.Listen(fmt.Sprint("noop", i), fn); err != nil {
 			panic(err)
 		}
 	}
-	return quiesceImpl{s: s}
+	return s
 }
 
 func (q quiesceImpl) serial(n int) {
@@ -128,6 +137,35 @@ func (q quiesceImpl) worker(pb *testing.PB) {
 
 func (q quiesceImpl) once(ctx context.Context, ev int) listener.Result {
 	return q.s.Dispatch(ctx, ev)
+}
+
+// dispatcher: Dispatcher.Dispatch, the subject for a goroutine that
+// dispatches in a loop. It counts on a shard of the Scope's epoch chosen
+// once, when the Dispatcher is made, instead of asking the runtime for
+// the caller's processor on every call: against floor, whose goroutine
+// owns its counter in the same way, it is the cost of everything else
+// in a Dispatch. Each goroutine makes its own Dispatcher (serial: the
+// benchmark's; parallel: each RunParallel worker's, inside the worker),
+// as the Dispatcher's doc prescribes, so the workers count on distinct
+// shards.
+type dispatcherImpl struct{ s *scope.Scope[int] }
+
+func (q dispatcherImpl) serial(n int) {
+	d, ctx := q.s.Dispatcher(), context.Background()
+	for i := 0; i < n; i++ {
+		d.Dispatch(ctx, i)
+	}
+}
+
+func (q dispatcherImpl) worker(pb *testing.PB) {
+	d, ctx := q.s.Dispatcher(), context.Background() // this worker's own
+	for pb.Next() {
+		d.Dispatch(ctx, 0)
+	}
+}
+
+func (q dispatcherImpl) once(ctx context.Context, ev int) listener.Result {
+	return q.s.Dispatcher().Dispatch(ctx, ev)
 }
 
 // mutex: a sync.Mutex held around the callbacks, what the kauth question
@@ -379,12 +417,16 @@ func (u *noneImpl) worker(pb *testing.PB) {
 
 func (u *noneImpl) once(ctx context.Context, ev int) listener.Result { return u.dispatch(ctx, ev) }
 
-// BenchmarkDispatch dispatches one event to 1 and 4 no-op listeners
+// BenchmarkDispatch dispatches one event to 1, 4 and 16 no-op listeners
 // through every implementation, from one goroutine (mode=serial) and from
 // GOMAXPROCS goroutines at once (mode=parallel). Compare implementations
-// with benchstat -col /impl.
+// with benchstat -col /impl: the columns are quiesce (Scope.Dispatch, the
+// base), dispatcher (Dispatcher.Dispatch), quiesce-isolated (a Scope made
+// WithIsolation) and the baselines, each running the same listener loop.
+// The targets are stated against floor and rwmutex
+// (bench/ratios prints them).
 func BenchmarkDispatch(b *testing.B) {
-	for _, n := range []int{1, 4} {
+	for _, n := range []int{1, 4, 16} {
 		for _, mode := range []string{"serial", "parallel"} {
 			for _, im := range impls {
 				name := fmt.Sprintf("listeners=%d/mode=%s/impl=%s", n, mode, im.name)

@@ -3,8 +3,9 @@
 # benchmark of the library (the root module) and of this module, writes the
 # raw output under results/, then runs benchstat and the ratio table.
 #
-#   bench/run.sh                          # the published run, ~12 minutes
-#   ROUNDS=2 BENCHTIME=50ms bench/run.sh  # a quick look
+#   bench/run.sh                                     # the published run: 5 rounds of about 2 minutes
+#                                                    # on a quiet machine, ~11 minutes in all
+#   ROUNDS=1 BENCHTIME=20ms OUT=/tmp/b bench/run.sh  # a quick look, ~1 minute
 #
 # The runs are interleaved: ROUNDS rounds of `go test -count 1`, each over
 # every benchmark, instead of one `go test -count ROUNDS`, which would run
@@ -14,20 +15,38 @@
 # the script waits (up to QUIET_WAIT seconds) for the rest of the machine
 # to use less than QUIET_PCT percent of its CPUs, and it logs, per round,
 # how much CPU everything else used while the round ran (results/load.txt).
+#
+# Each round appends to four files:
+#   root.txt    the library's timing benchmarks at -cpu CPUS (lifecycle:
+#               Epoch, Guard, Synchronize; scope: Dispatch, Listen and
+#               Unlisten, Register, Unlisten latency)
+#   sizes.txt   BenchmarkSynchronizeEmpty, which sets GOMAXPROCS (1, 2, 64,
+#               256) itself: run once, without -cpu
+#   memory.txt  BenchmarkMemory of lifecycle and scope, which also set
+#               GOMAXPROCS themselves and are one measurement each, not
+#               timings: run once with -benchtime 1x
+#   bench.txt   this module: Dispatch through quiesce, its Dispatcher, an
+#               isolated Scope and every baseline, at -cpu CPUS
+# and portable.txt, the Epoch benchmark with -tags quiesce_portable.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$here")
-ROUNDS=${ROUNDS:-10}
+ROUNDS=${ROUNDS:-5}
 BENCHTIME=${BENCHTIME:-200ms}
 CPUS=${CPUS:-1,2}
 OUT=${OUT:-$here/results}
 QUIET_PCT=${QUIET_PCT:-15}
 QUIET_WAIT=${QUIET_WAIT:-600}
 BENCHSTAT=${BENCHSTAT:-golang.org/x/perf/cmd/benchstat@latest}
+# The benchmarks that set GOMAXPROCS themselves: -cpu would only repeat them.
+SIZES='^BenchmarkSynchronizeEmpty$'
+MEMORY='^BenchmarkMemory$'
 
 mkdir -p "$OUT"
 : >"$OUT/root.txt"
+: >"$OUT/sizes.txt"
+: >"$OUT/memory.txt"
 : >"$OUT/bench.txt"
 : >"$OUT/portable.txt"
 hz=$(getconf CLK_TCK)
@@ -88,7 +107,10 @@ for r in $(seq 1 "$ROUNDS"); do
 	times >"$tfile"
 	c0=$(our_cpu)
 	s0=$(date +%s.%N)
-	(cd "$root" && go test -run '^$' -bench . -benchtime "$BENCHTIME" -cpu "$CPUS" -count 1 ./...) >>"$OUT/root.txt"
+	(cd "$root" && go test -run '^$' -bench . -skip "$SIZES|$MEMORY" -benchtime "$BENCHTIME" -cpu "$CPUS" \
+		-count 1 ./...) >>"$OUT/root.txt"
+	(cd "$root" && go test -run '^$' -bench "$SIZES" -benchtime "$BENCHTIME" -count 1 ./lifecycle) >>"$OUT/sizes.txt"
+	(cd "$root" && go test -run '^$' -bench "$MEMORY" -benchtime 1x -count 1 ./lifecycle ./scope) >>"$OUT/memory.txt"
 	(cd "$here" && go test -run '^$' -bench . -benchtime "$BENCHTIME" -cpu "$CPUS" -count 1 ./...) >>"$OUT/bench.txt"
 	# The portable shard selection (a sync.Pool token instead of procPin).
 	(cd "$root" && go test -tags quiesce_portable -run '^$' -bench '^BenchmarkEpoch$' -benchtime "$BENCHTIME" \
@@ -106,12 +128,20 @@ for r in $(seq 1 "$ROUNDS"); do
 	echo "round $r/$ROUNDS done (${wall}s; others: ${before}% before, ${during}% during)" >&2
 done
 
-# The tables. benchstat computes medians and 95% confidence intervals and
-# compares each implementation column with the first (the base).
+# The tables. benchstat computes medians and 95% confidence intervals (an
+# interval needs 6 samples: with ROUNDS=5 it prints the medians with ± ∞)
+# and compares each column with the first (the base): -col /impl puts
+# quiesce (or epoch) first, as every benchmark lists it first.
 bs() { (cd "$here" && go run "$BENCHSTAT" "$@"); }
 {
-	echo "## Dispatch, quiesce and every baseline (bench/)"
+	echo "## Dispatch: Scope.Dispatch (base), Dispatcher, isolated Scope and every baseline (bench/)"
 	bs -filter '.unit:ns/op' -col /impl "$OUT/bench.txt"
+	echo
+	echo "## Dispatcher.Dispatch (base) against the floor and RWMutex (bench/)"
+	bs -filter '/impl:(dispatcher OR floor OR rwmutex) .unit:ns/op' -col /impl "$OUT/bench.txt"
+	echo
+	echo "## Isolated listeners (WithIsolation) against the shared epoch (base) (bench/)"
+	bs -filter '/impl:(quiesce OR quiesce-isolated) .unit:ns/op' -col /impl "$OUT/bench.txt"
 	echo
 	echo "## Dispatch allocations (bench/)"
 	bs -filter '.unit:allocs/op' -col /impl "$OUT/bench.txt"
@@ -128,19 +158,40 @@ bs() { (cd "$here" && go run "$BENCHSTAT" "$@"); }
 	echo "## Synchronize, with 0 or 1 goroutine entering and exiting nonstop (lifecycle)"
 	bs -filter '.name:Synchronize .unit:(ns/op OR allocs/op)' -col /impl "$OUT/root.txt"
 	echo
+	echo "## Synchronize with no reader inside, fresh and collided Epoch, by GOMAXPROCS: epoch vs RWMutex Lock/Unlock (lifecycle)"
+	bs -filter '.unit:(ns/op OR shards)' -col /impl "$OUT/sizes.txt"
+	echo
+	echo "## The same, epoch only, by GOMAXPROCS (base: GOMAXPROCS 1; the target compares 256 with 2)"
+	bs -filter '/impl:epoch .unit:ns/op' -col /gomaxprocs "$OUT/sizes.txt"
+	echo
+	echo "## Heap per object, idle and after contention, by GOMAXPROCS (lifecycle, scope)"
+	bs -filter '.unit:B/object' -col /impl "$OUT/memory.txt"
+	echo
+	echo "## Heap for 100,000 idle objects, MiB (lifecycle, scope)"
+	bs -filter '.unit:MiB/100k' -col /impl "$OUT/memory.txt"
+	echo
+	echo "## Counter shards per object, the state the contention reached (lifecycle, scope)"
+	bs -filter '.unit:shards/object' -col /impl "$OUT/memory.txt"
+	echo
 	echo "## Dispatch with 0, 1, 4, 16 listeners (scope)"
 	bs -filter '.name:Dispatch .unit:(ns/op OR allocs/op)' -col /impl "$OUT/root.txt"
 	echo
-	echo "## Listen+Unlisten, nobody inside (scope)"
+	echo "## Listen+Unlisten with 1, 100, 10,000 listeners registered, nobody inside (scope)"
 	bs -filter '.name:ListenUnlisten' -col /impl "$OUT/root.txt"
+	echo
+	echo "## Register 10,000 listeners one by one, one op (scope)"
+	bs -filter '.name:Register' -col /impl "$OUT/root.txt"
 	echo
 	echo "## Unlisten latency while goroutines dispatch nonstop (scope)"
 	bs -filter '.name:UnlistenWhileDispatching .unit:(ns/op OR p50-ns OR p99-ns OR max-ns)' -col /impl "$OUT/root.txt"
 	echo
+	echo "## Unlisten latency, 8×GOMAXPROCS dispatchers yielding every 32, kauth-like listener (scope)"
+	bs -filter '.name:UnlistenOversubscribed .unit:(ns/op OR p50-ns OR p99-ns OR max-ns)' -col /impl "$OUT/root.txt"
+	echo
 	echo "## n Unlistens at once vs one after another, one dispatcher (scope)"
 	bs -filter '.name:UnlistenBatch .unit:ns/unlisten' -col /mode "$OUT/root.txt"
 } >"$OUT/benchstat.txt" 2>&1
-(cd "$here" && go run ./ratios "$OUT/root.txt" "$OUT/bench.txt") >"$OUT/ratios.md"
+(cd "$here" && go run ./ratios "$OUT/root.txt" "$OUT/bench.txt" "$OUT/sizes.txt" "$OUT/memory.txt") >"$OUT/ratios.md"
 
 rm -f "$tfile"
 cat "$OUT/load.txt"

@@ -3,9 +3,11 @@ package lifecycle_test
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/quiesce/quiesce/lifecycle"
 )
@@ -225,4 +227,124 @@ func benchSynchronize(b *testing.B, impl string, readers int) {
 	default:
 		b.Fatalf("unknown impl %q", impl)
 	}
+}
+
+// BenchmarkSynchronizeEmpty measures one grace period with no reader
+// inside, on a fresh Epoch (never entered from two processors at once:
+// no shard) and on one whose readers collided and then entered from
+// every processor (a shard per processor: see crowd), at GOMAXPROCS 1,
+// 2, 64 and 256, set inside the benchmark. What it shows is how a grace
+// period's cost grows with the shards it scans: the issue's target is
+// at most 2x the 2-shard time (state=collided/gomaxprocs=2) at
+// GOMAXPROCS 256. The baseline is its RWMutex equivalent, Lock and
+// Unlock of an RWMutex that readers used the same way, whose cost does
+// not depend on the processor count. shards reports the Epoch's shard
+// count, the state the readers actually reached.
+//
+// These benchmarks set GOMAXPROCS themselves: bench/run.sh runs them
+// once per round, without -cpu.
+func BenchmarkSynchronizeEmpty(b *testing.B) {
+	for _, state := range []string{"fresh", "pair", "collided"} {
+		for _, procs := range memProcs {
+			for _, impl := range []string{"epoch", "rwmutex"} {
+				name := fmt.Sprintf("state=%s/gomaxprocs=%d/impl=%s", state, procs, impl)
+				b.Run(name, func(b *testing.B) {
+					benchSynchronizeEmpty(b, impl, procs, state)
+				})
+			}
+		}
+	}
+}
+
+func benchSynchronizeEmpty(b *testing.B, impl string, procs int, state string) {
+	collided := state == "collided"
+	b.ReportAllocs()
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs))
+	ctx := context.Background()
+	switch impl {
+	case "epoch":
+		e := lifecycle.NewEpoch()
+		switch state {
+		case "pair":
+			e = pairEpoch(b)
+		case "collided":
+			e = collidedEpoch(procs)
+		}
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			if err := e.Synchronize(ctx); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.StopTimer()
+		b.ReportMetric(float64(lifecycle.Shards(e)), "shards")
+	case "rwmutex":
+		mu := new(sync.RWMutex)
+		if collided {
+			newCrowd(1, func(int) {
+				mu.RLock()
+				//lint:ignore SA2001 the empty section is what is measured
+				mu.RUnlock()
+			}, nil).run()
+		}
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			mu.Lock()
+			//lint:ignore SA2001 the empty section is what is measured
+			mu.Unlock()
+		}
+	default:
+		b.Fatalf("unknown impl %q", impl)
+	}
+}
+
+// collidedEpochs caches, per GOMAXPROCS, the Epoch that
+// BenchmarkSynchronizeEmpty's readers collided on: the testing package
+// calls a benchmark function several times (b.N = 1, then more), and
+// contending a new Epoch for each call would cost seconds at GOMAXPROCS
+// 256 to reach the same state again. No reader is left inside it.
+var collidedEpochs = map[int]*lifecycle.Epoch{}
+
+func collidedEpoch(procs int) *lifecycle.Epoch {
+	if e, ok := collidedEpochs[procs]; ok {
+		return e
+	}
+	e := lifecycle.NewEpoch()
+	newCrowd(1, func(int) { e.Enter().Exit() }, func(int) int { return lifecycle.Shards(e) }).run()
+	collidedEpochs[procs] = e
+	return e
+}
+
+// pairEpoch returns an Epoch on which two readers, on two processors,
+// collided: it has its processor table (GOMAXPROCS slots) and two shards,
+// whatever GOMAXPROCS is. This is the state the target "Synchronize at
+// GOMAXPROCS 256 costs at most twice what it costs at 2" is about: shards
+// that no reader used must cost a grace period nothing. With one
+// processor nothing collides, and the Epoch stays fresh.
+func pairEpoch(b *testing.B) *lifecycle.Epoch {
+	e := lifecycle.NewEpoch()
+	if runtime.GOMAXPROCS(0) < 2 || runtime.NumCPU() < 2 {
+		return e
+	}
+	var quit atomic.Bool
+	var wg sync.WaitGroup
+	for g := 0; g < 2; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for !quit.Load() && lifecycle.Shards(e) < 2 {
+				e.Enter().Exit()
+			}
+		}()
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for lifecycle.Shards(e) < 2 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	quit.Store(true)
+	wg.Wait()
+	if n := lifecycle.Shards(e); n < 2 {
+		b.Logf("pair: only %d shards after 10 s", n)
+	}
+	return e
 }

@@ -1,10 +1,15 @@
 // Command ratios reads `go test -bench` output (the raw files that run.sh
-// writes) and prints, in Markdown, the ratios of quiesce to each baseline
-// and the issue's targets with their verdicts. Every number is a ratio of
-// medians over the runs of a benchmark; benchstat, run on the same files,
-// gives the confidence intervals.
+// writes) and prints, in Markdown, the ratios of quiesce to each baseline,
+// the memory, grace-period, registration and Unlisten-latency figures,
+// and the issue's targets with their verdicts. Every number is a median
+// over the runs of a benchmark (one per round), and every ratio a ratio
+// of medians; benchstat, run on the same files, gives the confidence
+// intervals.
 //
-//	go run ./ratios results/root.txt results/bench.txt
+//	go run ./ratios results/root.txt results/bench.txt results/sizes.txt results/memory.txt
+//
+// The files may come in any order and any may be missing: a figure whose
+// benchmarks were not run prints as "–", a target as "not measured".
 package main
 
 import (
@@ -19,7 +24,8 @@ import (
 )
 
 // key names one benchmark as run: package, full name without the
-// GOMAXPROCS suffix, and GOMAXPROCS.
+// GOMAXPROCS suffix, and GOMAXPROCS (the -cpu value it ran at; for the
+// benchmarks that set GOMAXPROCS themselves, their name says it).
 type key struct {
 	pkg, name string
 	procs     int
@@ -32,6 +38,7 @@ var procsSuffix = regexp.MustCompile(`^(.*)-(\d+)$`)
 
 func parse(r io.Reader, into samples) error {
 	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 0, 64*1024), 1024*1024)
 	pkg := ""
 	for sc.Scan() {
 		line := sc.Text()
@@ -79,18 +86,24 @@ func median(v []float64) float64 {
 }
 
 // get returns the median of unit for the benchmark in a package whose
-// path ends in pkgSuffix; ok is false if it was not run.
+// path ends in pkgSuffix, run at GOMAXPROCS procs (any, if procs is 0:
+// for the benchmarks that set GOMAXPROCS themselves); ok is false if it
+// was not run.
 func (s samples) get(pkgSuffix, name string, procs int, unit string) (float64, bool) {
+	var all []float64
 	for k, units := range s {
-		if k.name == name && k.procs == procs && strings.HasSuffix(k.pkg, pkgSuffix) {
-			if v, ok := units[unit]; ok {
-				return median(v), true
-			}
+		if k.name == name && (procs == 0 || k.procs == procs) && strings.HasSuffix(k.pkg, pkgSuffix) {
+			all = append(all, units[unit]...)
 		}
 	}
-	return 0, false
+	if len(all) == 0 {
+		return 0, false
+	}
+	return median(all), true
 }
 
+// maxOf returns the largest value of unit over every benchmark whose name
+// starts with prefix.
 func (s samples) maxOf(pkgSuffix, prefix, unit string) (float64, bool) {
 	var m float64
 	found := false
@@ -106,9 +119,18 @@ func (s samples) maxOf(pkgSuffix, prefix, unit string) (float64, bool) {
 	return m, found
 }
 
-const benchPkg = "quiesce/bench"
+const (
+	benchPkg     = "quiesce/bench"
+	lifecyclePkg = "quiesce/lifecycle"
+	scopePkg     = "quiesce/scope"
+)
 
-var baselines = []string{"mutex", "rwmutex", "counter", "xsync", "floor", "none"}
+// subjects are quiesce's dispatch paths in bench/, baselines the rest.
+var (
+	subjects  = []string{"quiesce", "dispatcher", "quiesce-isolated"}
+	baselines = []string{"mutex", "rwmutex", "counter", "xsync", "floor", "none"}
+	gmps      = []int{1, 2, 64, 256} // the GOMAXPROCS of the memory and grace-period benchmarks
+)
 
 func main() {
 	s := samples{}
@@ -125,122 +147,50 @@ func main() {
 			os.Exit(1)
 		}
 	}
-	ratioTable(s)
+	fmt.Println("### Targets")
 	fmt.Println()
 	targetTable(s)
-}
-
-// ratioTable: quiesce's median ns/op and its ratio to each baseline.
-func ratioTable(s samples) {
-	fmt.Print("| listeners | mode | GOMAXPROCS | quiesce ns/op |")
-	for _, b := range baselines {
-		fmt.Printf(" ÷ %s |", b)
-	}
-	fmt.Print("\n|---|---|---|---|")
-	for range baselines {
-		fmt.Print("---|")
-	}
 	fmt.Println()
-	for _, n := range []int{1, 4} {
-		for _, mode := range []string{"serial", "parallel"} {
-			for _, procs := range []int{1, 2} {
-				base := fmt.Sprintf("Dispatch/listeners=%d/mode=%s/impl=", n, mode)
-				q, ok := s.get(benchPkg, base+"quiesce", procs, "ns/op")
-				if !ok {
-					continue
-				}
-				fmt.Printf("| %d | %s | %d | %.2f |", n, mode, procs, q)
-				for _, b := range baselines {
-					if v, ok := s.get(benchPkg, base+b, procs, "ns/op"); ok && v > 0 {
-						fmt.Printf(" %.2f |", q/v)
-					} else {
-						fmt.Print(" – |")
-					}
-				}
-				fmt.Println()
-			}
-		}
-	}
+	fmt.Println("### Dispatch: quiesce's median ns/op, then its time ÷ each baseline's (below 1, quiesce is faster)")
+	fmt.Println()
+	dispatchTable(s)
+	fmt.Println()
+	fmt.Println("### Heap per object (B/object); idle: 100,000 objects, MiB in all in brackets")
+	fmt.Println()
+	memoryTable(s)
+	fmt.Println()
+	fmt.Println("### Synchronize with no reader inside, by GOMAXPROCS")
+	fmt.Println()
+	syncTable(s)
+	fmt.Println()
+	fmt.Println("### Listen + Unlisten with n listeners registered, no Dispatch running")
+	fmt.Println()
+	listenTable(s)
+	fmt.Println()
+	fmt.Println("### Unlisten latency while goroutines dispatch")
+	fmt.Println()
+	latencyTable(s)
 }
 
-type target struct {
-	what     string
-	measured string
-	limit    string
-	holds    bool
-	missing  bool
+// ratio formats a ÷ b, or "–" if either is missing.
+func ratio(a float64, okA bool, b float64, okB bool) string {
+	if !okA || !okB || b == 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%.2f", a/b)
 }
 
-func targetTable(s samples) {
-	var ts []target
-	ratio := func(what, mode string, procs int, against string, limit float64) {
-		base := "Dispatch/listeners=1/mode=" + mode + "/impl="
-		q, ok1 := s.get(benchPkg, base+"quiesce", procs, "ns/op")
-		b, ok2 := s.get(benchPkg, base+against, procs, "ns/op")
-		t := target{what: what, limit: fmt.Sprintf("≤ %.2f×", limit), missing: !ok1 || !ok2 || b == 0}
-		if !t.missing {
-			r := q / b
-			t.measured = fmt.Sprintf("%.2f× (%.2f / %.2f ns)", r, q, b)
-			t.holds = r <= limit
-		}
-		ts = append(ts, t)
+// plural formats "1 core", "2 cores".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
 	}
-	ratio("Dispatch, 1 listener, 1 core: quiesce ÷ rwmutex", "serial", 1, "rwmutex", 1.2)
-	ratio("Dispatch, 1 listener, 2 cores (parallel): quiesce ÷ rwmutex", "parallel", 2, "rwmutex", 0.5)
-	ratio("Dispatch, 1 listener, 2 cores (parallel): quiesce ÷ xsync", "parallel", 2, "xsync", 1.0)
-	ratio("Dispatch, 1 listener, 2 cores (parallel): quiesce ÷ floor", "parallel", 2, "floor", 1.3)
+	return fmt.Sprintf("%d %ss", n, noun)
+}
 
-	if m, ok := s.maxOf(benchPkg, "Dispatch/", "allocs/op"); ok {
-		ts = append(ts, target{what: "Dispatch allocations (largest allocs/op of any run, any impl)", measured: fmt.Sprintf("%g", m), limit: "0", holds: m == 0})
-	} else {
-		ts = append(ts, target{what: "Dispatch allocations", missing: true})
+func num(v float64, ok bool, format string) string {
+	if !ok {
+		return "–"
 	}
-	for _, procs := range []int{1, 2} {
-		t := target{what: fmt.Sprintf("Listen+Unlisten, no caller inside, GOMAXPROCS=%d", procs), limit: "< 10 µs"}
-		if v, ok := s.get("quiesce/scope", "ListenUnlisten/impl=quiesce", procs, "ns/op"); ok {
-			t.measured = fmt.Sprintf("%.2f µs", v/1e3)
-			t.holds = v < 10e3
-		} else {
-			t.missing = true
-		}
-		ts = append(ts, t)
-	}
-	for _, procs := range []int{1, 2} {
-		t := target{what: fmt.Sprintf("64 concurrent ÷ 64 sequential Unlistens, 1 dispatcher, GOMAXPROCS=%d", procs), limit: "≤ 0.15×"}
-		c, ok1 := s.get("quiesce/scope", "UnlistenBatch/unlistens=64/mode=concurrent", procs, "ns/unlisten")
-		q, ok2 := s.get("quiesce/scope", "UnlistenBatch/unlistens=64/mode=sequential", procs, "ns/unlisten")
-		if ok1 && ok2 && q > 0 {
-			t.measured = fmt.Sprintf("%.2f× (%.1f / %.1f µs per Unlisten)", c/q, c/1e3, q/1e3)
-			t.holds = c/q <= 0.15
-		} else {
-			t.missing = true
-		}
-		ts = append(ts, t)
-	}
-	for _, procs := range []int{1, 2} {
-		t := target{what: fmt.Sprintf("Unlisten while 2 goroutines dispatch nonstop, GOMAXPROCS=%d: completes; p50 / p99", procs), limit: "completes"}
-		name := "UnlistenWhileDispatching/dispatchers=2/impl=quiesce"
-		p50, ok1 := s.get("quiesce/scope", name, procs, "p50-ns")
-		p99, ok2 := s.get("quiesce/scope", name, procs, "p99-ns")
-		if ok1 && ok2 {
-			t.measured = fmt.Sprintf("p50 %.1f µs, p99 %.1f µs", p50/1e3, p99/1e3)
-			t.holds = true // every run returned: no Unlisten starved
-		} else {
-			t.missing = true
-		}
-		ts = append(ts, t)
-	}
-
-	fmt.Println("| target | measured (median of runs) | limit | verdict |")
-	fmt.Println("|---|---|---|---|")
-	for _, t := range ts {
-		verdict := "holds"
-		switch {
-		case t.missing:
-			verdict, t.measured = "not measured", "–"
-		case !t.holds:
-			verdict = "**missed**"
-		}
-		fmt.Printf("| %s | %s | %s | %s |\n", t.what, t.measured, t.limit, verdict)
-	}
+	return fmt.Sprintf(format, v)
 }

@@ -1,0 +1,15 @@
+//go:build linux
+
+package lifecycle_test
+
+import (
+	"syscall"
+	"time"
+)
+
+// pause blocks the calling goroutine in a system call for d, keeping its
+// processor (see crowd for why).
+func pause(d time.Duration) {
+	ts := syscall.NsecToTimespec(d.Nanoseconds())
+	_ = syscall.Nanosleep(&ts, nil)
+}
