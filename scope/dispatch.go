@@ -44,7 +44,7 @@ func (s *Scope[E]) Dispatch(ctx context.Context, ev E) listener.Result {
 	if n == 0 {
 		return listener.Defer
 	}
-	if t.iso || s.onPanic != nil {
+	if t.slow {
 		return s.dispatchSlow(ctx, ev, t.entries[:n], t.iso, nil)
 	}
 	// rcu.Domain.Enter, written out: it does not fit the inliner's
@@ -96,8 +96,9 @@ func (s *Scope[E]) Dispatch(ctx context.Context, ev E) listener.Result {
 
 // exit ends a Dispatch's section: the unchecked Exit (a Dispatch exits
 // exactly once, by construction) and, in race-enabled builds, the
-// self-wait bookkeeping.
-func (s *Scope[E]) exit(c *rcu.Counts, g selfwait.G) {
+// self-wait bookkeeping. A method of the non-generic scopeFields, so
+// that the deferred call needs nothing from the generic dictionary.
+func (s *scopeFields) exit(c *rcu.Counts, g selfwait.G) {
 	s.ep.Exit(c)
 	g.Exit()
 }

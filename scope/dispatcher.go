@@ -60,7 +60,7 @@ func (d *Dispatcher[E]) Dispatch(ctx context.Context, ev E) listener.Result {
 	if n == 0 {
 		return listener.Defer
 	}
-	if t.iso || s.onPanic != nil {
+	if t.slow {
 		return s.dispatchSlow(ctx, ev, t.entries[:n], t.iso, d.sh)
 	}
 	x := s.ep.Idx()

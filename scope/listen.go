@@ -30,6 +30,7 @@ type table struct {
 	n       atomic.Int32 // published entries
 	dead    int32        // entries drained (Stopped) since the table was made; under the Scope's mu
 	iso     bool         // the Scope isolates its listeners (WithIsolation)
+	slow    bool         // Dispatch takes dispatchSlow: iso, or a panic handler
 	closed  bool         // Close published this table: n is 0, entries lists the listeners it stopped
 	entries []*handle.Core
 }
@@ -168,7 +169,7 @@ func (t *table) copyLive(extra *handle.Core) *table {
 	if extra != nil {
 		live = append(live, extra)
 	}
-	nt := &table{iso: t.iso, entries: live[:cap(live)]}
+	nt := &table{iso: t.iso, slow: t.slow, entries: live[:cap(live)]}
 	nt.n.Store(int32(len(live)))
 	return nt
 }

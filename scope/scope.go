@@ -118,6 +118,7 @@ func New[E any](name string, opts ...Option) *Scope[E] {
 	s.onPanic = o.onPanic
 	s.stallAfter, s.stallReport = o.stallAfter, o.stallReport
 	s.t0.iso = o.isolated
+	s.t0.slow = o.isolated || o.onPanic != nil
 	s.t0.entries = s.t0buf[:]
 	s.tab.Store(&s.t0)
 	return s
