@@ -150,21 +150,29 @@ func TestDomain_TableGrowsWithGOMAXPROCS(t *testing.T) {
 	t.Logf("%d sections, %d grace periods, %d shards, table of %d", sections.Load(), grace, d.ShardCount(), rcu.TableLen(&d))
 }
 
-// A runner that sleeps for long raises the hurry flag; new readers still
-// enter (after one yield), and the flag comes down when the grace period
-// ends.
+// A grace period that the spin did not end raises the hurry flag; new
+// readers still enter (after one yield); the flag comes down after
+// HurryFor even while the reader it waits for stays inside, and the grace
+// period still waits for it.
 func TestDomain_HurryFlag(t *testing.T) {
 	var d rcu.Domain
 	leave := hold(t, &d)
 	done := make(chan error)
 	go func() { done <- d.Synchronize(context.Background()) }()
-	require.Eventually(t, func() bool { return d.Idx()&rcu.Hurry != 0 }, long, rcu.HurryAfter/2,
-		"a runner that slept for long raises the flag")
+	require.Eventually(t, func() bool { return d.Idx()&rcu.Hurry != 0 }, long, time.Microsecond,
+		"a grace period the spin did not end raises the flag")
 	c := d.Enter() // yields once, then enters
 	d.Exit(c)
+	require.Eventually(t, func() bool { return d.Idx()&rcu.Hurry == 0 }, long, rcu.HurryFor/4,
+		"lowered after HurryFor, the reader still inside")
+	select {
+	case err := <-done:
+		t.Fatalf("Synchronize returned %v with a reader inside", err)
+	default:
+	}
 	leave()
 	require.NoError(t, <-done)
-	assert.Zero(t, d.Idx()&rcu.Hurry, "lowered when the grace period ends")
+	assert.Zero(t, d.Idx()&rcu.Hurry)
 }
 
 // A context that has ended before the call: nil if nothing is inside, at

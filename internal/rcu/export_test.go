@@ -12,5 +12,5 @@ func TableLen(d *Domain) int {
 	return 0
 }
 
-// HurryAfter is how long a runner sleeps before raising the hurry flag.
-const HurryAfter = hurryAfter
+// HurryFor is how long a grace period keeps the hurry flag up at most.
+const HurryFor = hurryFor

@@ -129,16 +129,14 @@ func (d *Domain) gracePeriod(ctx context.Context) error {
 	for s := d.shards.Load(); s != nil; s = s.next {
 		list = append(list, s)
 	}
+	var h hurry
 	cur := d.idx.Load() & 1
-	err := d.waitDrained(ctx, cur^1, list)
+	err := d.waitDrained(ctx, cur^1, list, &h)
 	if err == nil {
 		d.setIdx(cur ^ 1)
-		err = d.waitDrained(ctx, cur, list)
+		err = d.waitDrained(ctx, cur, list, &h)
 	}
-	if d.hurrying {
-		d.hurrying = false
-		d.setIdx(d.idx.Load() & 1)
-	}
+	h.lower(d)
 	return err
 }
 
@@ -153,19 +151,55 @@ func (d *Domain) setIdx(i uint32) {
 // The waiter's phases, bounded by time rather than by a number of scans,
 // so that a Domain with many shards does not spin longer than one with
 // few: spin while readers are likely to leave within a few hundred
-// nanoseconds; then yield, which lets a reader that shares our processor
-// run before we sleep (a sleeping runner woken by that reader would sit
-// behind it on the run queue: measured at around 100 µs); then sleep on
-// the wake channel. A runner that has slept for hurryAfter raises the
-// hurry flag (see EnterSlow).
+// nanoseconds; then raise the hurry flag (see hurry) and yield, which
+// lets a reader that shares our processor run before we sleep (a sleeping
+// runner woken by that reader would sit behind it on the run queue:
+// measured at around 100 µs); then sleep on the wake channel.
 const (
-	spinFor    = 2 * time.Microsecond
-	yieldFor   = 20 * time.Microsecond
-	maxYields  = 8
-	hurryAfter = 50 * time.Microsecond
+	spinFor   = 2 * time.Microsecond
+	yieldFor  = 20 * time.Microsecond
+	maxYields = 8
+	hurryFor  = 200 * time.Microsecond
 )
 
-func (d *Domain) waitDrained(ctx context.Context, i uint32, list []*Shard) error {
+// hurry is one grace period's use of the hurry flag. The flag goes up once
+// the spin has not been enough, and while it is up every new reader yields
+// once before it enters (EnterSlow). The case it is for is a processor
+// shortage: more runnable goroutines than processors, and a reader that
+// lost its processor inside its section sitting on a run queue while new
+// readers keep the processors busy; so does the runner, whose own yields
+// put it at the back of the queue. Without the flag, with goroutines that
+// never block, the scheduler gets back to them once per time slice (10 ms
+// each): an Unlisten was measured at 170 ms; with it, at about 30 µs, as
+// with an RWMutex, whose waiting writer parks new readers. Yielding is
+// all it asks of readers: parking them would make Dispatch wait for
+// Unlisten.
+//
+// The flag comes down after hurryFor even if the grace period goes on:
+// readers still inside by then are slow or blocked, not starved, and
+// taxing every new reader with a yield would not help them.
+type hurry struct {
+	raised bool      // this grace period raised the flag
+	at     time.Time // when
+}
+
+func (h *hurry) raise(d *Domain) {
+	if h.raised {
+		return
+	}
+	h.raised, h.at = true, time.Now()
+	d.hurrying = true
+	d.setIdx(d.idx.Load() & 1)
+}
+
+func (h *hurry) lower(d *Domain) {
+	if d.hurrying {
+		d.hurrying = false
+		d.setIdx(d.idx.Load() & 1)
+	}
+}
+
+func (d *Domain) waitDrained(ctx context.Context, i uint32, list []*Shard, h *hurry) error {
 	if d.drained(i, list) {
 		return nil
 	}
@@ -181,20 +215,21 @@ func (d *Domain) waitDrained(ctx context.Context, i uint32, list []*Shard) error
 			break
 		}
 	}
+	h.raise(d)
 	for n := 0; n < maxYields && time.Since(start) < yieldFor; n++ {
 		runtime.Gosched()
 		if d.drained(i, list) {
 			return nil
 		}
 	}
-	return d.sleepDrained(ctx, i, list)
+	return d.sleepDrained(ctx, i, list, h)
 }
 
 // sleepDrained sleeps until index i drains, woken by the Exits of its
 // readers. It announces itself before its final check (see Exit for the
 // other half of this handshake; MUTANT_EXIT_LOADS_WAITING_FIRST of
 // lifecycle/model shows the lost wake-up when Exit loads first).
-func (d *Domain) sleepDrained(ctx context.Context, i uint32, list []*Shard) error {
+func (d *Domain) sleepDrained(ctx context.Context, i uint32, list []*Shard, h *hurry) error {
 	if d.wake == nil {
 		// Made by the runner, which is one goroutine at a time; a reader
 		// reads it only after seeing the waiting bit stored below.
@@ -203,19 +238,18 @@ func (d *Domain) sleepDrained(ctx context.Context, i uint32, list []*Shard) erro
 	}
 	d.waiting.Store(1 << i)
 	defer d.waiting.Store(0)
-	var hurry <-chan time.Time
-	if !d.hurrying {
-		t := time.NewTimer(hurryAfter)
+	var calm <-chan time.Time
+	if d.hurrying {
+		t := time.NewTimer(hurryFor - time.Since(h.at))
 		defer t.Stop()
-		hurry = t.C
+		calm = t.C
 	}
 	for !d.drained(i, list) {
 		select {
 		case <-d.wake:
-		case <-hurry:
-			hurry = nil
-			d.hurrying = true
-			d.setIdx(d.idx.Load() & 1)
+		case <-calm:
+			calm = nil
+			h.lower(d)
 		case <-ctx.Done():
 			return ctx.Err()
 		}
