@@ -87,8 +87,8 @@ type Domain struct {
 	wake      chan struct{} // capacity 1: a pending wake-up for a sleeping runner
 }
 
-// Hurry is the bit of idx that a runner sets when a grace period has
-// slept for long (see EnterSlow).
+// Hurry is the bit of idx that a runner sets while a grace period that
+// its spin did not end waits for readers (see hurry, in grace.go).
 const Hurry = 2
 
 // Idx loads the index word: the index to count on is Idx()&1, and
@@ -133,15 +133,14 @@ func (d *Domain) Enter() *Counts {
 // shard yet. It never waits for a grace period or a reader; making a
 // processor's shard takes the Domain's mutex for a few stores.
 //
-// With the hurry flag up, a grace period has slept for long (more than
-// hurryAfter) waiting for readers that are still inside. On an
-// oversubscribed machine those are typically readers preempted in their
-// section and sitting on a run queue while new readers keep the
-// processors busy; each new reader yields once, so the preempted ones get
-// a processor and can leave. Rejected alternative: parking new readers
-// until the grace period ends, as an RWMutex does for a waiting writer.
-// It frees processors just as well, but makes Dispatch wait for Unlisten,
-// which a hot path must never do.
+// With the hurry flag up, a grace period is waiting for readers still
+// inside. On an oversubscribed machine those are typically readers
+// preempted in their section and sitting on a run queue while new readers
+// keep the processors busy; each new reader yields once, so the preempted
+// ones (and the runner) get a processor sooner. Rejected alternative:
+// parking new readers until the grace period ends, as an RWMutex does for
+// a waiting writer. It frees processors just as well, but makes Dispatch
+// wait for Unlisten, which a hot path must never do.
 //
 //go:noinline
 func (d *Domain) EnterSlow() *Counts {
