@@ -93,7 +93,7 @@ wait_quiet() {
 
 {
 	echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
-	echo "commit: $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+	echo "commit: $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$root" status --porcelain --untracked-files=no 2>/dev/null | grep -q . && echo " with uncommitted changes")"
 	echo "go: $(go version)"
 	echo "cpu: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) CPUs"
 	echo "benchstat: $BENCHSTAT"
@@ -185,13 +185,22 @@ bs() { (cd "$here" && go run "$BENCHSTAT" "$@"); }
 	echo "## Unlisten latency while goroutines dispatch nonstop (scope)"
 	bs -filter '.name:UnlistenWhileDispatching .unit:(ns/op OR p50-ns OR p99-ns OR max-ns)' -col /impl "$OUT/root.txt"
 	echo
-	echo "## Unlisten latency, 8×GOMAXPROCS dispatchers yielding every 32, kauth-like listener (scope)"
+	echo "## Unlisten latency, 8×GOMAXPROCS dispatchers yielding every 32 or never, kauth-like listener (scope)"
 	bs -filter '.name:UnlistenOversubscribed .unit:(ns/op OR p50-ns OR p99-ns OR max-ns)' -col /impl "$OUT/root.txt"
 	echo
-	echo "## n Unlistens at once vs one after another, one dispatcher (scope)"
+	echo "## n Unlistens at once vs one after another, one dispatcher, fast or slow readers (scope)"
 	bs -filter '.name:UnlistenBatch .unit:ns/unlisten' -col /mode "$OUT/root.txt"
+	echo
+	echo "## What self-wait detection would cost Dispatch in a normal build (scope)"
+	bs -filter '.name:SelfWaitCost .unit:(ns/op OR allocs/op)' -col /impl "$OUT/root.txt"
 } >"$OUT/benchstat.txt" 2>&1
 (cd "$here" && go run ./ratios "$OUT/root.txt" "$OUT/bench.txt" "$OUT/sizes.txt" "$OUT/memory.txt") >"$OUT/ratios.md"
+# The published page comes from the published results only: a run to
+# another OUT leaves docs/benchmarks.md alone.
+if [ "$OUT" = "$here/results" ]; then
+	(cd "$here" && go run ./ratios -page results) >"$root/docs/benchmarks.md"
+	echo "wrote docs/benchmarks.md" >&2
+fi
 
 rm -f "$tfile"
 cat "$OUT/load.txt"

@@ -39,7 +39,7 @@ func TestDocumentedSizes(t *testing.T) {
 		"listener table":                          scope.TableSize,
 	}
 	doc := read(t, "../docs/design.md")
-	row := regexp.MustCompile("(?m)^\\| (.+?) \\| (?:[^|]*?)(\\d+) B \\((\\d+) B\\)")
+	row := regexp.MustCompile(`(?m)^\| (.+?) \| (?:[^|]*?)(\d+) B \((\d+) B\)`)
 	found := map[string]bool{}
 	for _, m := range row.FindAllStringSubmatch(doc, -1) {
 		want, ok := sizes[m[1]]

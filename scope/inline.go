@@ -17,6 +17,8 @@ import (
 //
 // Rejected alternative: calling the helpers through non-generic
 // functions of this package (one call each, about a nanosecond apiece).
+//
+//lint:ignore U1000 never called: inlining its body is the point.
 func exportInlineBodies(d *rcu.Domain, t *rcu.Table, s *rcu.Shard, c *rcu.Counts, tr *selfwait.Tracker) {
 	x := d.Idx()
 	_ = d.Table()

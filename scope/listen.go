@@ -122,8 +122,8 @@ type isoHandle struct {
 
 // isoFields is the unpadded isoHandle, to compute its padding.
 type isoFields struct {
-	d rcu.Domain
-	h listener.Handle
+	_ rcu.Domain
+	_ listener.Handle
 }
 
 // newHandle makes the Handle of a new listener, Active and unpublished.

@@ -323,10 +323,7 @@ func TestListen_OrderKeptAcrossTableCopies(t *testing.T) {
 			} else {
 				require.NoError(t, s.Unlisten(bg, e.h))
 			}
-			live = live[:0]
-			for _, k := range keep {
-				live = append(live, k)
-			}
+			live = append(live[:0], keep...)
 			for _, g := range gone {
 				if g.h.State() != listener.Stopped {
 					live = append(live, g)

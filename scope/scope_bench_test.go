@@ -542,3 +542,53 @@ func modeName(parallel bool) string {
 	}
 	return "mode=serial"
 }
+
+// BenchmarkSelfWaitCost is the measurement behind compiling self-wait
+// detection only into race-enabled builds (scope.ErrSelfWait): what a
+// Dispatch would pay to know which goroutine is inside it, the one thing
+// detection needs. impl=dispatch is Scope.Dispatch to one no-op listener
+// as normal builds run it; impl=dispatch+goid adds what the race build's
+// bookkeeping does per Dispatch (internal/selfwait): the goroutine's id
+// from runtime.Stack, recorded in and removed from a map under a mutex.
+// The budget was half a nanosecond.
+func BenchmarkSelfWaitCost(b *testing.B) {
+	for _, impl := range []string{"dispatch", "dispatch+goid"} {
+		b.Run("impl="+impl, func(b *testing.B) {
+			b.ReportAllocs()
+			s := newScope(b, noops(1))
+			var mu sync.Mutex
+			inside := map[int64]int{}
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if impl == "dispatch" {
+					s.Dispatch(bg, i)
+					continue
+				}
+				id := goid()
+				mu.Lock()
+				inside[id]++
+				mu.Unlock()
+				s.Dispatch(bg, i)
+				mu.Lock()
+				if inside[id]--; inside[id] == 0 {
+					delete(inside, id)
+				}
+				mu.Unlock()
+			}
+		})
+	}
+}
+
+// goid is internal/selfwait's: the number runtime.Stack prints.
+func goid() int64 {
+	var buf [32]byte
+	n := runtime.Stack(buf[:], false)
+	var id int64
+	for _, ch := range buf[len("goroutine "):n] {
+		if ch < '0' || ch > '9' {
+			break
+		}
+		id = id*10 + int64(ch-'0')
+	}
+	return id
+}

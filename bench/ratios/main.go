@@ -36,14 +36,19 @@ type samples map[key]map[string][]float64
 
 var procsSuffix = regexp.MustCompile(`^(.*)-(\d+)$`)
 
-func parse(r io.Reader, into samples) error {
+func parse(r io.Reader, into samples) error { return parseAs(r, into, "") }
+
+// parseAs is parse, with tag appended to every package path: the
+// portable build's results carry the same package names as the default
+// build's, and must not be mixed with them.
+func parseAs(r io.Reader, into samples, tag string) error {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 64*1024), 1024*1024)
 	pkg := ""
 	for sc.Scan() {
 		line := sc.Text()
 		if p, ok := strings.CutPrefix(line, "pkg: "); ok {
-			pkg = strings.TrimSpace(p)
+			pkg = strings.TrimSpace(p) + tag
 			continue
 		}
 		if !strings.HasPrefix(line, "Benchmark") {
@@ -123,6 +128,7 @@ const (
 	benchPkg     = "quiesce/bench"
 	lifecyclePkg = "quiesce/lifecycle"
 	scopePkg     = "quiesce/scope"
+	portablePkg  = "quiesce/lifecycle (quiesce_portable)"
 )
 
 // subjects are quiesce's dispatch paths in bench/, baselines the rest.
@@ -133,6 +139,13 @@ var (
 )
 
 func main() {
+	if len(os.Args) == 3 && os.Args[1] == "-page" {
+		if err := page(os.Stdout, os.Args[2]); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		return
+	}
 	s := samples{}
 	for _, path := range os.Args[1:] {
 		f, err := os.Open(path)
@@ -147,28 +160,28 @@ func main() {
 			os.Exit(1)
 		}
 	}
-	fmt.Println("### Targets")
-	fmt.Println()
+	fmt.Fprintln(stdout, "### Targets")
+	fmt.Fprintln(stdout)
 	targetTable(s)
-	fmt.Println()
-	fmt.Println("### Dispatch: quiesce's median ns/op, then its time ÷ each baseline's (below 1, quiesce is faster)")
-	fmt.Println()
+	fmt.Fprintln(stdout)
+	fmt.Fprintln(stdout, "### Dispatch: quiesce's median ns/op, then its time ÷ each baseline's (below 1, quiesce is faster)")
+	fmt.Fprintln(stdout)
 	dispatchTable(s)
-	fmt.Println()
-	fmt.Println("### Heap per object (B/object); idle: 100,000 objects, MiB in all in brackets")
-	fmt.Println()
+	fmt.Fprintln(stdout)
+	fmt.Fprintln(stdout, "### Heap per object (B/object); idle: 100,000 objects, MiB in all in brackets")
+	fmt.Fprintln(stdout)
 	memoryTable(s)
-	fmt.Println()
-	fmt.Println("### Synchronize with no reader inside, by GOMAXPROCS")
-	fmt.Println()
+	fmt.Fprintln(stdout)
+	fmt.Fprintln(stdout, "### Synchronize with no reader inside, by GOMAXPROCS")
+	fmt.Fprintln(stdout)
 	syncTable(s)
-	fmt.Println()
-	fmt.Println("### Listen + Unlisten with n listeners registered, no Dispatch running")
-	fmt.Println()
+	fmt.Fprintln(stdout)
+	fmt.Fprintln(stdout, "### Listen + Unlisten with n listeners registered, no Dispatch running")
+	fmt.Fprintln(stdout)
 	listenTable(s)
-	fmt.Println()
-	fmt.Println("### Unlisten latency while goroutines dispatch")
-	fmt.Println()
+	fmt.Fprintln(stdout)
+	fmt.Fprintln(stdout, "### Unlisten latency while goroutines dispatch")
+	fmt.Fprintln(stdout)
 	latencyTable(s)
 }
 

@@ -9,15 +9,15 @@ func dispatchName(listeners int, mode, impl string) string {
 // dispatchTable: each quiesce dispatch path's median ns/op and its ratio
 // to each baseline, per listener count, mode and GOMAXPROCS.
 func dispatchTable(s samples) {
-	fmt.Print("| listeners | mode | GOMAXPROCS | impl | ns/op |")
+	fmt.Fprint(stdout, "| listeners | mode | GOMAXPROCS | impl | ns/op |")
 	for _, b := range baselines {
-		fmt.Printf(" ÷ %s |", b)
+		fmt.Fprintf(stdout, " ÷ %s |", b)
 	}
-	fmt.Print("\n|---|---|---|---|---|")
+	fmt.Fprint(stdout, "\n|---|---|---|---|---|")
 	for range baselines {
-		fmt.Print("---|")
+		fmt.Fprint(stdout, "---|")
 	}
-	fmt.Println()
+	fmt.Fprintln(stdout)
 	for _, n := range []int{1, 4, 16} {
 		for _, mode := range []string{"serial", "parallel"} {
 			for _, procs := range []int{1, 2} {
@@ -26,12 +26,12 @@ func dispatchTable(s samples) {
 					if !ok {
 						continue
 					}
-					fmt.Printf("| %d | %s | %d | %s | %.2f |", n, mode, procs, subj, q)
+					fmt.Fprintf(stdout, "| %d | %s | %d | %s | %.2f |", n, mode, procs, subj, q)
 					for _, b := range baselines {
 						v, ok := s.get(benchPkg, dispatchName(n, mode, b), procs, "ns/op")
-						fmt.Printf(" %s |", ratio(q, true, v, ok))
+						fmt.Fprintf(stdout, " %s |", ratio(q, true, v, ok))
 					}
-					fmt.Println()
+					fmt.Fprintln(stdout)
 				}
 			}
 		}
@@ -58,8 +58,8 @@ func memPkg(object string) string {
 // memoryTable: B/object per object, state, GOMAXPROCS and impl, with the
 // shards reached and, idle, the total for 100,000.
 func memoryTable(s samples) {
-	fmt.Println("| object | state | GOMAXPROCS | quiesce | shards/object | quiesce-isolated | rwmutex | before (issue) |")
-	fmt.Println("|---|---|---|---|---|---|---|---|")
+	fmt.Fprintln(stdout, "| object | state | GOMAXPROCS | quiesce | shards/object | quiesce-isolated | rwmutex | before (issue) |")
+	fmt.Fprintln(stdout, "|---|---|---|---|---|---|---|---|")
 	for _, object := range []string{"epoch", "guard", "scope"} {
 		pkg := memPkg(object)
 		for _, state := range []string{"idle", "contended"} {
@@ -92,7 +92,7 @@ func memoryTable(s samples) {
 				if object == "guard" && state == "contended" {
 					before = fmt.Sprintf("%.0f", oldGuardBytes[procs])
 				}
-				fmt.Printf("| %s | %s | %d | %s | %s | %s | %s | %s |\n",
+				fmt.Fprintf(stdout, "| %s | %s | %d | %s | %s | %s | %s | %s |\n",
 					object, state, procs, q, shards, iso, cell("rwmutex"), before)
 			}
 		}
@@ -106,8 +106,8 @@ func syncName(state string, procs int, impl string) string {
 // syncTable: Synchronize with no reader per state and GOMAXPROCS, against
 // the same state at GOMAXPROCS 2 and against RWMutex Lock/Unlock.
 func syncTable(s samples) {
-	fmt.Println("| state | GOMAXPROCS | epoch ns/op | shards | ÷ same at GOMAXPROCS 2 | rwmutex ns/op | ÷ rwmutex |")
-	fmt.Println("|---|---|---|---|---|---|---|")
+	fmt.Fprintln(stdout, "| state | GOMAXPROCS | epoch ns/op | shards | ÷ same at GOMAXPROCS 2 | rwmutex ns/op | ÷ rwmutex |")
+	fmt.Fprintln(stdout, "|---|---|---|---|---|---|---|")
 	for _, state := range []string{"fresh", "pair", "collided"} {
 		two, okTwo := s.get(lifecyclePkg, syncName(state, 2, "epoch"), 0, "ns/op")
 		for _, procs := range gmps {
@@ -121,7 +121,7 @@ func syncTable(s samples) {
 			if okSh && state == "collided" && procs > 1 && sh < float64(procs) {
 				shards += " (incomplete)"
 			}
-			fmt.Printf("| %s | %d | %.1f | %s | %s | %s | %s |\n", state, procs, e, shards,
+			fmt.Fprintf(stdout, "| %s | %d | %.1f | %s | %s | %s | %s |\n", state, procs, e, shards,
 				ratio(e, true, two, okTwo), num(rw, okRW, "%.1f"), ratio(e, true, rw, okRW))
 		}
 	}
@@ -134,8 +134,8 @@ func listenName(registered int, order, impl string) string {
 // listenTable: Listen+Unlisten per registered count and order, and the
 // registration of 10,000 listeners.
 func listenTable(s samples) {
-	fmt.Println("| registered | order | GOMAXPROCS | quiesce ns/op | quiesce B/op | rwmutex ns/op | rwmutex B/op | ÷ rwmutex |")
-	fmt.Println("|---|---|---|---|---|---|---|---|")
+	fmt.Fprintln(stdout, "| registered | order | GOMAXPROCS | quiesce ns/op | quiesce B/op | rwmutex ns/op | rwmutex B/op | ÷ rwmutex |")
+	fmt.Fprintln(stdout, "|---|---|---|---|---|---|---|---|")
 	for _, n := range []int{1, 100, 10_000} {
 		for _, order := range []string{"lifo", "fifo"} {
 			for _, procs := range []int{1, 2} {
@@ -146,14 +146,14 @@ func listenTable(s samples) {
 				qb, okQB := s.get(scopePkg, listenName(n, order, "quiesce"), procs, "B/op")
 				r, okR := s.get(scopePkg, listenName(n, order, "rwmutex"), procs, "ns/op")
 				rb, okRB := s.get(scopePkg, listenName(n, order, "rwmutex"), procs, "B/op")
-				fmt.Printf("| %d | %s | %d | %.0f | %s | %s | %s | %s |\n", n, order, procs, q,
+				fmt.Fprintf(stdout, "| %d | %s | %d | %.0f | %s | %s | %s | %s |\n", n, order, procs, q,
 					num(qb, okQB, "%.0f"), num(r, okR, "%.0f"), num(rb, okRB, "%.0f"), ratio(q, true, r, okR))
 			}
 		}
 	}
-	fmt.Println()
-	fmt.Println("| register 10,000 one by one | GOMAXPROCS | quiesce ms | quiesce MB allocated | rwmutex ms | rwmutex MB allocated |")
-	fmt.Println("|---|---|---|---|---|---|")
+	fmt.Fprintln(stdout)
+	fmt.Fprintln(stdout, "| register 10,000 one by one | GOMAXPROCS | quiesce ms | quiesce MB allocated | rwmutex ms | rwmutex MB allocated |")
+	fmt.Fprintln(stdout, "|---|---|---|---|---|---|")
 	for _, procs := range []int{1, 2} {
 		name := "Register/listeners=10000/impl="
 		q, ok := s.get(scopePkg, name+"quiesce", procs, "ns/op")
@@ -163,7 +163,7 @@ func listenTable(s samples) {
 		qb, okQB := s.get(scopePkg, name+"quiesce", procs, "B/op")
 		r, okR := s.get(scopePkg, name+"rwmutex", procs, "ns/op")
 		rb, okRB := s.get(scopePkg, name+"rwmutex", procs, "B/op")
-		fmt.Printf("| | %d | %.2f | %s | %s | %s |\n", procs, q/1e6, num(qb/1e6, okQB, "%.2f"),
+		fmt.Fprintf(stdout, "| | %d | %.2f | %s | %s | %s |\n", procs, q/1e6, num(qb/1e6, okQB, "%.2f"),
 			num(r/1e6, okR, "%.2f"), num(rb/1e6, okRB, "%.2f"))
 	}
 }
@@ -174,32 +174,33 @@ func latencyTable(s samples) {
 		{"1 goroutine dispatching nonstop", "UnlistenWhileDispatching/dispatchers=1/impl="},
 		{"2 goroutines dispatching nonstop", "UnlistenWhileDispatching/dispatchers=2/impl="},
 		{"8×GOMAXPROCS goroutines, yield every 32 (kauth-like)", "UnlistenOversubscribed/dispatchers=8xGOMAXPROCS/yield=32/impl="},
+		{"8×GOMAXPROCS goroutines that never yield", "UnlistenOversubscribed/dispatchers=8xGOMAXPROCS/yield=never/impl="},
 	}
 	impls := []string{"quiesce", "dispatcher", "rwmutex"}
-	fmt.Print("| load | GOMAXPROCS |")
+	fmt.Fprint(stdout, "| load | GOMAXPROCS |")
 	for _, im := range impls {
-		fmt.Printf(" %s p50 / p99 µs |", im)
+		fmt.Fprintf(stdout, " %s p50 / p99 µs |", im)
 	}
-	fmt.Println(" p99 quiesce ÷ rwmutex |")
-	fmt.Println("|---|---|---|---|---|---|")
+	fmt.Fprintln(stdout, " p99 quiesce ÷ rwmutex |")
+	fmt.Fprintln(stdout, "|---|---|---|---|---|---|")
 	for _, ld := range loads {
 		for _, procs := range []int{1, 2} {
 			if _, ok := s.get(scopePkg, ld.prefix+"quiesce", procs, "p99-ns"); !ok {
 				continue
 			}
-			fmt.Printf("| %s | %d |", ld.label, procs)
+			fmt.Fprintf(stdout, "| %s | %d |", ld.label, procs)
 			for _, im := range impls {
 				p50, ok1 := s.get(scopePkg, ld.prefix+im, procs, "p50-ns")
 				p99, ok2 := s.get(scopePkg, ld.prefix+im, procs, "p99-ns")
 				if ok1 && ok2 {
-					fmt.Printf(" %.2f / %.1f |", p50/1e3, p99/1e3)
+					fmt.Fprintf(stdout, " %.2f / %.1f |", p50/1e3, p99/1e3)
 				} else {
-					fmt.Print(" – |")
+					fmt.Fprint(stdout, " – |")
 				}
 			}
 			q, okQ := s.get(scopePkg, ld.prefix+"quiesce", procs, "p99-ns")
 			r, okR := s.get(scopePkg, ld.prefix+"rwmutex", procs, "p99-ns")
-			fmt.Printf(" %s |\n", ratio(q, okQ, r, okR))
+			fmt.Fprintf(stdout, " %s |\n", ratio(q, okQ, r, okR))
 		}
 	}
 }

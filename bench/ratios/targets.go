@@ -183,8 +183,8 @@ func targetTable(s samples) {
 		add(t)
 	}
 
-	fmt.Println("| target | measured (median of runs) | limit | verdict |")
-	fmt.Println("|---|---|---|---|")
+	fmt.Fprintln(stdout, "| target | measured (median of runs) | limit | verdict |")
+	fmt.Fprintln(stdout, "|---|---|---|---|")
 	for _, t := range ts {
 		verdict := "holds"
 		switch {
@@ -197,6 +197,6 @@ func targetTable(s samples) {
 		case !t.holds:
 			verdict = "**missed**"
 		}
-		fmt.Printf("| %s | %s | %s | %s |\n", t.what, t.measured, t.limit, verdict)
+		fmt.Fprintf(stdout, "| %s | %s | %s | %s |\n", t.what, t.measured, t.limit, verdict)
 	}
 }

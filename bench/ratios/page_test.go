@@ -1,0 +1,61 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// TestPageIsGenerated: docs/benchmarks.md is exactly what -page makes of
+// the committed results, so that the page cannot drift from the run it
+// claims to come from, and cannot be edited by hand.
+func TestPageIsGenerated(t *testing.T) {
+	var buf bytes.Buffer
+	if err := page(&buf, "../results"); err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile("../../docs/benchmarks.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(buf.Bytes(), got) {
+		t.Errorf("docs/benchmarks.md is not what bench/results generates: run bench/run.sh, or (cd bench && go run ./ratios -page results > ../docs/benchmarks.md) if only the generator changed")
+	}
+}
+
+// figure matches a measured figure as the README quotes one: a number
+// with a unit or a ratio sign.
+var figure = regexp.MustCompile(`\d+(?:\.\d+)?\s?(?:ns|µs|ms|MiB|×|x\b)`)
+
+// TestReadmeQuotesThePage: every figure in the README's Performance
+// section appears, as written, on docs/benchmarks.md.
+func TestReadmeQuotesThePage(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pageText, err := os.ReadFile("../../docs/benchmarks.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	section := string(readme)
+	start := strings.Index(section, "## Performance")
+	if start < 0 {
+		t.Fatal("README has no Performance section")
+	}
+	section = section[start+len("## Performance"):]
+	if end := strings.Index(section, "\n## "); end >= 0 {
+		section = section[:end]
+	}
+	figs := figure.FindAllString(section, -1)
+	if len(figs) == 0 {
+		t.Fatal("the README's Performance section quotes no figure")
+	}
+	for _, f := range figs {
+		if !strings.Contains(string(pageText), f) {
+			t.Errorf("README quotes %q, which docs/benchmarks.md does not show", f)
+		}
+	}
+}
