@@ -45,8 +45,8 @@ import (
 //
 // In the terminology of the Go memory model, the Exit of every Ref whose
 // Enter happened before a call to Synchronize "synchronizes before" the
-// return of that Synchronize with a nil error; so does everything the
-// reader did inside its critical section. Conversely, a reader that a
+// return of that Synchronize with a nil error, so everything the reader
+// did inside its critical section happens before that return. Conversely, a reader that a
 // Synchronize does not wait for observes, in the atomic loads it makes
 // after Enter, every atomic store sequenced before that Synchronize call:
 // this is what makes "replace the pointer, Synchronize, release the old

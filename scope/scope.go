@@ -62,10 +62,10 @@ var (
 // In the terminology of the Go memory model, the return of every
 // invocation of a listener "synchronizes before" the close of its Handle's
 // Done channel, and therefore before the return of an Unlisten or Close
-// that returns nil. Everything sequenced before a call to Listen (for
-// ListenSelf, also everything build does) "synchronizes before" every
-// invocation of the listener it registers; an invocation may begin before
-// Listen returns.
+// that returns nil. Listen's publication of a listener "synchronizes
+// before" every invocation of it, so everything sequenced before the call
+// to Listen (for ListenSelf, also everything build does) happens before
+// every invocation; an invocation may begin before Listen returns.
 type Scope[E any] struct {
 	// padding to whole lines, so that two Scopes allocated next to each
 	// other share none (nothing to add on 64-bit platforms). First,
