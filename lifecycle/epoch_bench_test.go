@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/quiesce/quiesce/internal/benchkit"
 	"github.com/quiesce/quiesce/lifecycle"
 )
 
@@ -232,7 +233,7 @@ func benchSynchronize(b *testing.B, impl string, readers int) {
 // BenchmarkSynchronizeEmpty measures one grace period with no reader
 // inside, on a fresh Epoch (never entered from two processors at once:
 // no shard) and on one whose readers collided and then entered from
-// every processor (a shard per processor: see crowd), at GOMAXPROCS 1,
+// every processor (a shard per processor: see benchkit.Crowd), at GOMAXPROCS 1,
 // 2, 64 and 256, set inside the benchmark. What it shows is how a grace
 // period's cost grows with the shards it scans: the target is
 // at most 2x the 2-shard time (state=collided/gomaxprocs=2) at
@@ -245,7 +246,7 @@ func benchSynchronize(b *testing.B, impl string, readers int) {
 // once per round, without -cpu.
 func BenchmarkSynchronizeEmpty(b *testing.B) {
 	for _, state := range []string{"fresh", "pair", "collided"} {
-		for _, procs := range memProcs {
+		for _, procs := range benchkit.Procs {
 			for _, impl := range []string{"epoch", "rwmutex"} {
 				name := fmt.Sprintf("state=%s/gomaxprocs=%d/impl=%s", state, procs, impl)
 				b.Run(name, func(b *testing.B) {
@@ -281,11 +282,11 @@ func benchSynchronizeEmpty(b *testing.B, impl string, procs int, state string) {
 	case "rwmutex":
 		mu := new(sync.RWMutex)
 		if collided {
-			newCrowd(1, func(int) {
+			benchkit.NewCrowd(1, func(int) {
 				mu.RLock()
 				//lint:ignore SA2001 the empty section is what is measured
 				mu.RUnlock()
-			}, nil).run()
+			}, nil).Run()
 		}
 		b.ResetTimer()
 		for i := 0; i < b.N; i++ {
@@ -310,7 +311,7 @@ func collidedEpoch(procs int) *lifecycle.Epoch {
 		return e
 	}
 	e := lifecycle.NewEpoch()
-	newCrowd(1, func(int) { e.Enter().Exit() }, func(int) int { return lifecycle.Shards(e) }).run()
+	benchkit.NewCrowd(1, func(int) { e.Enter().Exit() }, func(int) int { return lifecycle.Shards(e) }).Run()
 	collidedEpochs[procs] = e
 	return e
 }

@@ -1,4 +1,9 @@
-package lifecycle_test
+// Package benchkit holds what the memory and grace-period benchmarks of
+// lifecycle and scope share: a Crowd of readers that contends objects the
+// way a hot object is contended, and the measurement of the live heap.
+// Test files cannot share code across packages; these are an ordinary
+// (internal) package that only benchmarks import.
+package benchkit
 
 import (
 	"runtime"
@@ -7,7 +12,7 @@ import (
 	"time"
 )
 
-// A crowd is two reader goroutines per processor (2 × GOMAXPROCS) that
+// A Crowd is two reader goroutines per processor (2 × GOMAXPROCS) that
 // bring objects to the state a hot object reaches under load, for
 // the benchmarks that measure an object "after contention" (memory,
 // grace periods over every shard). It works in two phases:
@@ -29,7 +34,7 @@ import (
 //
 // With one processor nothing can collide, and a baseline has no shards
 // to count: phase 1 is skipped, and phase 2 runs for contendMin. The
-// shards/object metric of every benchmark that uses a crowd shows the
+// shards/object metric of every benchmark that uses a Crowd shows the
 // state reached.
 //
 // Why the pause is a blocking system call (pause, where the platform has
@@ -52,10 +57,10 @@ import (
 // two, every trial got there.
 //
 // The goroutines, and enough threads for them (warmThreads), are made
-// when the crowd is: a measurement reads the heap after that, and the
+// when the Crowd is: a measurement reads the heap after that, and the
 // runtime's own structures for them (goroutines' and threads' records
 // are heap objects) are not counted.
-type crowd struct {
+type Crowd struct {
 	n      int
 	enter  func(i int)     // one read-side section on object i
 	shards func(i int) int // object i's shards; nil for a baseline
@@ -77,9 +82,9 @@ const (
 	contendWait  = 2 * time.Millisecond   // between checks while waiting
 )
 
-func newCrowd(n int, enter func(i int), shards func(i int) int) *crowd {
+func NewCrowd(n int, enter func(i int), shards func(i int) int) *Crowd {
 	procs := runtime.GOMAXPROCS(0)
-	c := &crowd{n: n, enter: enter, shards: shards}
+	c := &Crowd{n: n, enter: enter, shards: shards}
 	if shards == nil || procs == 1 {
 		c.cur.Store(int64(n))
 	} else {
@@ -100,7 +105,7 @@ func newCrowd(n int, enter func(i int), shards func(i int) int) *crowd {
 
 // reader is one reader's loop; colliders take part in phase 1, the
 // others wait for phase 2.
-func (c *crowd) reader(collider bool) {
+func (c *Crowd) reader(collider bool) {
 	defer c.wg.Done()
 	// Waiting on a channel would take a sudog from the runtime's cache
 	// and give it back when woken, and a collection frees the overflow
@@ -130,10 +135,10 @@ func (c *crowd) reader(collider bool) {
 	}
 }
 
-// run lets the readers go, waits until the objects are contended as
-// described at crowd, and stops the readers: when it returns, no reader
+// Run lets the readers go, waits until the objects are contended as
+// described at Crowd, and stops the readers: when it returns, no reader
 // is inside any object.
-func (c *crowd) run() {
+func (c *Crowd) Run() {
 	t0 := time.Now()
 	c.start.Store(true)
 	done := 0 // the objects before done have their target shards

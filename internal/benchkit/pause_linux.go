@@ -1,6 +1,6 @@
 //go:build linux
 
-package lifecycle_test
+package benchkit
 
 import (
 	"syscall"
@@ -8,7 +8,7 @@ import (
 )
 
 // pause blocks the calling goroutine in a system call for d, keeping its
-// processor (see crowd for why).
+// processor (see Crowd for why).
 func pause(d time.Duration) {
 	ts := syscall.NsecToTimespec(d.Nanoseconds())
 	_ = syscall.Nanosleep(&ts, nil)

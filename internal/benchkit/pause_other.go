@@ -1,6 +1,6 @@
 //go:build !linux
 
-package scope_test
+package benchkit
 
 import (
 	"runtime"
@@ -8,6 +8,6 @@ import (
 )
 
 // pause yields where no sleeping system call is at hand: phase 2 of a
-// crowd then spreads slowly past the core count (see crowd), and the
+// Crowd then spreads slowly past the core count (see Crowd), and the
 // shards/object metric shows how far it got.
 func pause(time.Duration) { runtime.Gosched() }
