@@ -120,7 +120,7 @@ check mutant.o.iso_one_domain       END    $D "-DISOLATED -DMUTANT_ISO_ONE_DOMAI
 section "--- domain.pml: variants (each must PASS) -------------------------------"
 check variant.count_before_publish  PASS   $D "-DVARIANT_COUNT_BEFORE_PUBLISH"     "$SAFE" "$B" 7 520
 check variant.list_per_sum          PASS   $D "-DVARIANT_LIST_PER_SUM"             "$SAFE" "$B" 8 540
-check variant.list_per_gp           PASS   $D "-DVARIANT_LIST_PER_GP"              "$SAFE" "$B" 7 500
+check variant.list_per_check        PASS   $D "-DVARIANT_LIST_PER_CHECK"           "$SAFE" "$B" 7 500
 
 section "--- sync.pml: real model -----------------------------------------------"
 check sync.safety                   PASS   $S ""                    "$SAFE" "$B"      2 200

@@ -51,11 +51,21 @@
  *                                     then publishes it (inside Enter)
  *   -DVARIANT_LIST_PER_SUM            drained() loads the list again after
  *                                     the exit sum, for the enter sum
- *   -DVARIANT_LIST_PER_GP             the list is loaded once per grace
- *                                     period, not per drained()
+ *   -DVARIANT_LIST_PER_CHECK          the list is loaded at every
+ *                                     drained() check, not once per grace
+ *                                     period (what the Go code did before
+ *                                     it loaded it once per grace period,
+ *                                     as the default build here does)
  *   -DVARIANT_NO_SPIN                 waitDrained announces and parks at
  *                                     once (no spin check first; by hand)
  */
+
+/* The list of shards: the Go code loads it once per grace period
+ * (gracePeriod copies it into an array), and so does the default build;
+ * VARIANT_LIST_PER_CHECK and VARIANT_LIST_PER_SUM load it per check. */
+#if !defined(VARIANT_LIST_PER_CHECK) && !defined(VARIANT_LIST_PER_SUM) && !defined(MUTANT_LIST_STALE)
+#define LIST_PER_GP
+#endif
 
 /* Default bounds (check.sh uses these): the shared build has more shards
  * to exercise the list, the isolated one more sections per reader and no
@@ -298,7 +308,7 @@ inline drained(d, k)
 	sx = exit[CI(d, 0, k)];
 	d_step { se = enter[CI(d, 0, k)]; ok = (sx == se); sx = 0; se = 0 }
 #else
-#if defined(VARIANT_LIST_PER_GP) || defined(MUTANT_LIST_STALE)
+#if defined(LIST_PER_GP) || defined(MUTANT_LIST_STALE)
 	/* m: the list loaded once per grace period / once ever (Updater) */
 #else
 	m = pub[d];
@@ -317,7 +327,7 @@ inline drained(d, k)
 #if NP >= 2
 	se = se + SHARD(enter, d, 1, k);
 #endif
-#if defined(VARIANT_LIST_PER_GP) || defined(MUTANT_LIST_STALE)
+#if defined(LIST_PER_GP) || defined(MUTANT_LIST_STALE)
 	d_step { se = se + SHARD(enter, d, NP, k); ok = (sx == se); sx = 0; se = 0 }
 #else
 	d_step { se = se + SHARD(enter, d, NP, k); ok = (sx == se); sx = 0; se = 0; m = 0 }
@@ -386,7 +396,7 @@ proctype Updater(byte l)
 	 * same domain one at a time; only the runner stores idx, so reading
 	 * it in the acquire step equals reading it later. */
 	atomic { !lock[d] -> lock[d] = 1; cur = idx[d] }
-#if defined(VARIANT_LIST_PER_GP)
+#if defined(LIST_PER_GP)
 	m = pub[d];                     /* the list, once per grace period   */
 #elif defined(MUTANT_LIST_STALE)
 	atomic {                        /* the list as the domain's first grace
