@@ -227,7 +227,8 @@ func TestHandle_WaitDeadlineNamesTheCulprit(t *testing.T) {
 			require.Error(t, err)
 			assert.ErrorIs(t, err, context.DeadlineExceeded)
 			assert.True(t, errors.Is(err, ctx.Err()))
-			assert.Contains(t, err.Error(), `held up by listener "slow"`)
+			assert.Contains(t, err.Error(), `scope: wait for "slow" of "wait": held up by listener "slow"`,
+				"the error says what waited: a wait, not an unlisten")
 			assert.Equal(t, listener.Stopping, h.State())
 			assert.False(t, isClosed(h.Done()))
 			st.open()

@@ -23,3 +23,13 @@ var (
 	IsoHandleSize = unsafe.Sizeof(isoHandle{})
 	TableSize     = unsafe.Sizeof(table{})
 )
+
+// Draining reports whether a grace period of s's epoch is running, and
+// Index returns the epoch's current index: the tests that need a drain's
+// grace period to have begun, and flipped, wait for these.
+func Draining[E any](s *Scope[E]) bool {
+	running, _, _ := s.ep.State()
+	return running
+}
+
+func Index[E any](s *Scope[E]) uint32 { return s.ep.Idx() & 1 }

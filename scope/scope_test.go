@@ -138,7 +138,7 @@ func TestScope_UnlistenWaitsForCallerInside(t *testing.T) {
 		result = s.Dispatch(bg, 1)
 		close(dispatched)
 	}()
-	<-b.inside // the Dispatch is inside the callback
+	within(t, b.inside, "the Dispatch inside the callback")
 
 	ctx, cancel := context.WithTimeout(bg, short)
 	defer cancel()
@@ -160,7 +160,7 @@ func TestScope_UnlistenWaitsForCallerInside(t *testing.T) {
 	}
 
 	close(b.release)
-	<-dispatched
+	within(t, dispatched, "the Dispatch returning")
 	assert.Equal(t, listener.Allow, result)
 	select {
 	case <-h.Done():
@@ -178,13 +178,13 @@ func TestScope_StopDoesNotBlockAndDrainsInBackground(t *testing.T) {
 	h, err := s.Listen("blocker", b.fn)
 	require.NoError(t, err)
 	go s.Dispatch(bg, 1)
-	<-b.inside
+	within(t, b.inside, "the Dispatch inside the callback")
 
 	assert.True(t, h.Stop(), "first Stop moves it out of Active")
 	assert.False(t, h.Stop(), "later Stops report false")
 	assert.Equal(t, listener.Stopping, h.State())
 	close(b.release)
-	<-h.Done()
+	within(t, h.Done(), "Done")
 	assert.Equal(t, listener.Stopped, h.State())
 }
 
@@ -240,7 +240,7 @@ func TestScope_Close(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, hs.Stop())
 	go s.Dispatch(bg, 1)
-	<-b.inside
+	within(t, b.inside, "the Dispatch inside the callback")
 
 	ctx, cancel := context.WithTimeout(bg, short)
 	defer cancel()
@@ -257,7 +257,7 @@ func TestScope_Close(t *testing.T) {
 	require.NoError(t, s.Close(bg), "Close is idempotent")
 	for _, h := range []*listener.Handle{hb, ha, hs} {
 		assert.Equal(t, listener.Stopped, h.State(), h.Name())
-		<-h.Done()
+		within(t, h.Done(), "Done")
 	}
 	require.NoError(t, s.Unlisten(bg, ha), "Unlisten after Close returns nil once drained")
 	assert.Equal(t, int64(1), b.calls.Load())
@@ -371,7 +371,7 @@ func TestScope_StallWarningReportsUnlistenFromInsideCallback(t *testing.T) {
 	} else {
 		require.ErrorIs(t, unlistenErr, context.DeadlineExceeded)
 		assert.Contains(t, unlistenErr.Error(), `held up by listener "selfish"`)
-		st := <-stalls
+		st := within(t, stalls, "a stall report")
 		assert.Equal(t, "stall", st.Scope)
 		assert.Equal(t, "selfish", st.Listener)
 		assert.GreaterOrEqual(t, st.Waited, 5*time.Millisecond)
@@ -391,15 +391,15 @@ func TestScope_StallWarningOnClose(t *testing.T) {
 	_, err := s.Listen("blocker", b.fn)
 	require.NoError(t, err)
 	go s.Dispatch(bg, 0)
-	<-b.inside
+	within(t, b.inside, "the Dispatch inside the callback")
 	closed := make(chan error)
 	go func() { closed <- s.Close(bg) }()
-	st := <-stalls
+	st := within(t, stalls, "a stall report")
 	assert.Equal(t, "", st.Listener, "Close waits for no single listener")
 	assert.Equal(t, 1, st.Inside)
 	assert.Equal(t, []string{"blocker"}, st.Running, "the report names who holds Close up")
 	close(b.release)
-	require.NoError(t, <-closed)
+	require.NoError(t, within(t, closed, "Close returning"))
 }
 
 func TestScope_ListenAndStopFromInsideCallback(t *testing.T) {
@@ -443,7 +443,7 @@ func TestScope_OneShotActsExactlyOnce(t *testing.T) {
 			}
 		})
 		require.NoError(t, err)
-		<-h.Done() // the listener stopped itself and drained
+		within(t, h.Done(), "Done") // the listener stopped itself and drained
 		l.finish()
 		require.Zero(t, l.panics.Load())
 		require.Equal(t, int32(1), acted.Load())
@@ -483,7 +483,7 @@ func TestScope_ListenSelfStoppedInsideBuild(t *testing.T) {
 	})
 	require.NoError(t, err)
 	assert.Equal(t, listener.Stopped, h.State())
-	<-h.Done()
+	within(t, h.Done(), "Done")
 	assert.Zero(t, s.Len())
 	assert.Equal(t, listener.Defer, s.Dispatch(bg, 0))
 	assert.False(t, called)
@@ -515,7 +515,7 @@ func TestScope_UnlistenDrainingInlineHandsOverOnDeadline(t *testing.T) {
 	require.NoError(t, err)
 	dispatched := make(chan listener.Result)
 	go func() { dispatched <- s.Dispatch(bg, 0) }()
-	<-b.inside
+	within(t, b.inside, "the Dispatch inside the callback")
 	ctx, cancel := context.WithTimeout(bg, short)
 	defer cancel()
 	err = s.Unlisten(ctx, h) // drains inline: nobody else is draining

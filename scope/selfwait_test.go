@@ -655,3 +655,56 @@ func TestSelfWait_ListenSelfBuildInsideACallUnlistensItself(t *testing.T) {
 		require.NoError(t, s.Close(bg))
 	})
 }
+
+// A wait, from inside a Dispatch, for a listener whose drain had already
+// begun (its grace period running, the index flipped) before that
+// Dispatch entered is not a self-wait: the grace period does not wait for
+// that Dispatch, so the wait ends once the drain is done. It must not be
+// reported as ErrSelfWait (with the race detector), and it returns nil.
+func TestSelfWait_NotReportedForADrainThatBeganBefore(t *testing.T) {
+	stalls := make(chan scope.Stall, 4)
+	s := scope.New[int]("sw", scope.WithStallWarning(time.Millisecond, func(st scope.Stall) { stalls <- st }))
+	b := newBlocker()
+	_, err := s.Listen("A", func(ctx context.Context, ev int) listener.Result {
+		if ev == 1 {
+			return b.fn(ctx, ev)
+		}
+		return listener.Defer
+	})
+	require.NoError(t, err)
+	l, err := s.Listen("L", answer(listener.Defer))
+	require.NoError(t, err)
+	waited := make(chan error, 1)
+	_, err = s.Listen("B", func(ctx context.Context, ev int) listener.Result {
+		if ev == 2 {
+			waited <- s.Unlisten(ctx, l) // L is already stopping
+		}
+		return listener.Defer
+	})
+	require.NoError(t, err)
+
+	blocked := make(chan listener.Result, 1)
+	go func() { blocked <- s.Dispatch(bg, 1) }() // inside A until released
+	within(t, b.inside, "a Dispatch inside A")
+	before := scope.Index(s)
+	require.True(t, l.Stop()) // L's drain: its grace period waits for the Dispatch inside A
+	require.Eventually(t, func() bool { return scope.Draining(s) && scope.Index(s) != before },
+		long, 10*time.Microsecond, "the drain's grace period flipped the index")
+
+	second := make(chan listener.Result, 1)
+	go func() { second <- s.Dispatch(bg, 2) }() // enters after the flip: not waited for
+	select {
+	case st := <-stalls:
+		assert.Equal(t, "L", st.Listener, "the wait from inside B waits, as it should")
+	case err := <-waited:
+		t.Fatalf("the wait from inside B returned %v before the drain it waits for could end", err)
+	case <-time.After(long):
+		t.Fatal("no stall report and no return")
+	}
+	close(b.release)
+	require.NoError(t, within(t, waited, "the wait from inside B"))
+	within(t, blocked, "the Dispatch blocked in A")
+	within(t, second, "the Dispatch that waited")
+	assert.Equal(t, listener.Stopped, l.State())
+	require.NoError(t, s.Close(bg))
+}

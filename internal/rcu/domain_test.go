@@ -137,13 +137,14 @@ func TestDomain_TableGrowsWithGOMAXPROCS(t *testing.T) {
 	}
 	deadline := time.Now().Add(long)
 	grace := 0
-	for (rcu.TableLen(&d) < 8 || d.ShardCount() < 2) && time.Now().Before(deadline) {
+	for (rcu.TableLen(&d) < 8 || d.ShardCount() < 2 || grace < 20) && time.Now().Before(deadline) {
 		require.NoError(t, d.Synchronize(context.Background()))
 		grace++
 	}
 	quit.Store(true)
 	wg.Wait()
 	assert.GreaterOrEqual(t, rcu.TableLen(&d), 8, "readers on processors past the table grew it")
+	assert.GreaterOrEqual(t, grace, 20, "grace periods ran while the readers did")
 	assert.Greater(t, d.ShardCount(), 1)
 	assert.Zero(t, d.Inside())
 	require.NoError(t, d.Synchronize(context.Background()))
@@ -189,4 +190,29 @@ func TestDomain_EndedContext(t *testing.T) {
 	assert.Less(t, time.Since(start), short, "no spinning with an ended context")
 	leave()
 	require.NoError(t, d.Synchronize(ctx))
+}
+
+// The order of drained's sums, which no test through the public API can
+// force (Spin's MUTANT_ENTERS_FIRST): a reader R1 is inside; while a grace
+// period checks R1's index, a late reader R2 (one that loaded the index
+// before the flip) enters and exits on it between the two sums. Summing
+// exits first, R2's enter is counted and its exit is not: not drained.
+// Summing enters first would count R1's enter and R2's exit: equal sums,
+// and Synchronize would return with R1 inside.
+func TestDomain_ExitsSummedBeforeEnters(t *testing.T) {
+	var d rcu.Domain
+	leave := hold(t, &d) // R1, on the base pair of index 0
+	var late atomic.Int32
+	rcu.SetHookBetweenSums(func(i uint32) {
+		if i == 0 && late.Add(1) == 1 {
+			c := d.BaseCounts(0) // R2: loaded index 0 before the flip
+			c.Enter.Add(1)
+			d.Exit(c)
+		}
+	})
+	defer rcu.SetHookBetweenSums(nil)
+	mustTimeOut(t, &d, "R1 is inside; R2's exit must not stand in for R1's")
+	require.Positive(t, late.Load(), "R2 came and went during a check")
+	leave()
+	require.NoError(t, d.Synchronize(context.Background()))
 }

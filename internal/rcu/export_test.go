@@ -14,3 +14,6 @@ func TableLen(d *Domain) int {
 
 // HurryFor is how long a grace period keeps the hurry flag up at most.
 const HurryFor = hurryFor
+
+// SetHookBetweenSums sets drained's test hook; nil removes it.
+func SetHookBetweenSums(f func(i uint32)) { testHookBetweenSums = f }

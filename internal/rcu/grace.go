@@ -120,7 +120,7 @@ func (d *Domain) gracePeriod(ctx context.Context) error {
 	// The shards are listed once, when the grace period begins: a reader
 	// whose count comes before that is on a shard already on the list, and
 	// one that counts later is not one this grace period must wait for
-	// (VARIANT_LIST_PER_GP of lifecycle/model/domain.pml; a list kept from
+	// (the default build of lifecycle/model/domain.pml; a list kept from
 	// an earlier grace period is MUTANT_LIST_STALE). Copying it into an
 	// array spares every check the chase down the linked list, whose loads
 	// cannot overlap; up to 64 shards the array lives on the stack.
@@ -271,12 +271,21 @@ func (d *Domain) drained(i uint32, list []*Shard) bool {
 	for _, s := range list {
 		exits += s.c[i].Exit.Load()
 	}
+	if testHookBetweenSums != nil {
+		testHookBetweenSums(i)
+	}
 	enters := d.base[i].Enter.Load()
 	for _, s := range list {
 		enters += s.c[i].Enter.Load()
 	}
 	return exits == enters
 }
+
+// testHookBetweenSums, set only by this package's tests, runs between
+// drained's two sums: where a reader that enters and exits would pair its
+// exit with another reader's enter if the sums were taken the other way
+// round (TestDomain_ExitsSummedBeforeEnters).
+var testHookBetweenSums func(i uint32)
 
 // State returns whether a goroutine is running grace periods, how many
 // callers wait behind it and how many grace periods have completed, so
