@@ -93,7 +93,7 @@ wait_quiet() {
 
 {
 	echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
-	echo "commit: $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$root" status --porcelain --untracked-files=no 2>/dev/null | grep -q . && echo " with uncommitted changes")"
+	echo "commit: $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$root" status --porcelain --untracked-files=no -- . ':!bench/results' ':!docs/benchmarks.md' 2>/dev/null | grep -q . && echo " with uncommitted changes")"
 	echo "go: $(go version)"
 	echo "cpu: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) CPUs"
 	echo "benchstat: $BENCHSTAT"
