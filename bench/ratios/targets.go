@@ -169,18 +169,24 @@ func targetTable(s samples) {
 		add(t)
 	}
 
-	// Concurrent Unlistens share grace periods (issue #4's target, kept
-	// as a figure).
-	for _, procs := range []int{1, 2} {
-		t := target{what: fmt.Sprintf("64 concurrent ÷ 64 sequential Unlistens, 1 dispatcher, GOMAXPROCS %d", procs), limit: "–"}
-		c, ok1 := s.get(scopePkg, "UnlistenBatch/unlistens=64/mode=concurrent", procs, "ns/unlisten")
-		q, ok2 := s.get(scopePkg, "UnlistenBatch/unlistens=64/mode=sequential", procs, "ns/unlisten")
-		if ok1 && ok2 && q > 0 {
-			t.measured = fmt.Sprintf("%.2f× (%.1f / %.1f µs per Unlisten)", c/q, c/1e3, q/1e3)
-		} else {
-			t.missing = true
+	// Grace-period sharing: n Unlistens at once against n in a row, with
+	// fast readers (no-op listener) and slow ones (1 ms in the listener).
+	for _, b := range []struct {
+		reader string
+		n      int
+	}{{"fast", 64}, {"slow", 8}} {
+		for _, procs := range []int{1, 2} {
+			t := target{what: fmt.Sprintf("%d Unlistens at once ÷ in a row, %s readers, GOMAXPROCS %d", b.n, b.reader, procs), limit: "–"}
+			name := fmt.Sprintf("UnlistenBatch/reader=%s/unlistens=%d/mode=", b.reader, b.n)
+			c, ok1 := s.get(scopePkg, name+"concurrent", procs, "ns/unlisten")
+			q, ok2 := s.get(scopePkg, name+"sequential", procs, "ns/unlisten")
+			if ok1 && ok2 && q > 0 {
+				t.measured = fmt.Sprintf("%.2f× (%.1f / %.1f µs per Unlisten)", c/q, c/1e3, q/1e3)
+			} else {
+				t.missing = true
+			}
+			add(t)
 		}
-		add(t)
 	}
 
 	fmt.Fprintln(stdout, "| target | measured (median of runs) | limit | verdict |")
