@@ -151,29 +151,58 @@ func TestDomain_TableGrowsWithGOMAXPROCS(t *testing.T) {
 	t.Logf("%d sections, %d grace periods, %d shards, table of %d", sections.Load(), grace, d.ShardCount(), rcu.TableLen(&d))
 }
 
-// A grace period that the spin did not end raises the hurry flag; new
-// readers still enter (after one yield); the flag comes down after
-// HurryFor even while the reader it waits for stays inside, and the grace
-// period still waits for it.
+// A grace period that the spin did not end raises the hurry flag, and a
+// reader that enters while it is up still enters (after one yield); the
+// flag comes down after HurryFor even while the reader it waits for stays
+// inside, and the grace period still waits for that reader. The flag is
+// watched through a hook on the runner: it is up for at most HurryFor,
+// which polling from another goroutine can miss on a loaded machine.
 func TestDomain_HurryFlag(t *testing.T) {
 	var d rcu.Domain
+	type event struct {
+		up, seen, entered bool
+	}
+	events := make(chan event, 4)
+	rcu.SetHookHurry(func(up bool) {
+		e := event{up: up, seen: d.Idx()&rcu.Hurry != 0}
+		if up {
+			c := d.Enter() // yields once, then enters
+			d.Exit(c)
+			e.entered = true
+		}
+		events <- e
+	})
+	defer rcu.SetHookHurry(nil)
 	leave := hold(t, &d)
-	done := make(chan error)
+	done := make(chan error, 1)
 	go func() { done <- d.Synchronize(context.Background()) }()
-	require.Eventually(t, func() bool { return d.Idx()&rcu.Hurry != 0 }, long, time.Microsecond,
-		"a grace period the spin did not end raises the flag")
-	c := d.Enter() // yields once, then enters
-	d.Exit(c)
-	require.Eventually(t, func() bool { return d.Idx()&rcu.Hurry == 0 }, long, rcu.HurryFor/4,
-		"lowered after HurryFor, the reader still inside")
+	up := within(t, events, "the flag raised")
+	require.True(t, up.up, "raised first")
+	assert.True(t, up.seen, "readers see it in the index word")
+	assert.True(t, up.entered, "a reader enters while it is up")
+	down := within(t, events, "the flag lowered after HurryFor")
+	require.False(t, down.up)
+	assert.False(t, down.seen)
 	select {
 	case err := <-done:
 		t.Fatalf("Synchronize returned %v with a reader inside", err)
 	default:
 	}
 	leave()
-	require.NoError(t, <-done)
+	require.NoError(t, within(t, done, "Synchronize after the reader left"))
 	assert.Zero(t, d.Idx()&rcu.Hurry)
+}
+
+// within receives from c, failing the test if nothing comes for long.
+func within[T any](t *testing.T, c <-chan T, what string) T {
+	t.Helper()
+	select {
+	case v := <-c:
+		return v
+	case <-time.After(long):
+		t.Fatalf("nothing after %v: %s", long, what)
+		panic("unreachable")
+	}
 }
 
 // A context that has ended before the call: nil if nothing is inside, at

@@ -17,3 +17,6 @@ const HurryFor = hurryFor
 
 // SetHookBetweenSums sets drained's test hook; nil removes it.
 func SetHookBetweenSums(f func(i uint32)) { testHookBetweenSums = f }
+
+// SetHookHurry sets the hurry flag's test hook; nil removes it.
+func SetHookHurry(f func(up bool)) { testHookHurry = f }

@@ -190,14 +190,25 @@ func (h *hurry) raise(d *Domain) {
 	h.raised, h.at = true, time.Now()
 	d.hurrying = true
 	d.setIdx(d.idx.Load() & 1)
+	if testHookHurry != nil {
+		testHookHurry(true)
+	}
 }
 
 func (h *hurry) lower(d *Domain) {
 	if d.hurrying {
 		d.hurrying = false
 		d.setIdx(d.idx.Load() & 1)
+		if testHookHurry != nil {
+			testHookHurry(false)
+		}
 	}
 }
+
+// testHookHurry, set only by this package's tests, runs on the runner
+// when it raises (true) or lowers (false) the hurry flag: the flag is up
+// for at most hurryFor, too short a window to catch by polling.
+var testHookHurry func(up bool)
 
 func (d *Domain) waitDrained(ctx context.Context, i uint32, list []*Shard, h *hurry) error {
 	if d.drained(i, list) {
