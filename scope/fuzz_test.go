@@ -63,15 +63,16 @@ func (r *fuzzBytes) intn(n int) int { return int(r.next()) % n }
 type behaviorKind uint8
 
 const (
-	bReturn   behaviorKind = iota // return ret
-	bInvalid                      // return the invalid Result bad
-	bPanic                        // panic with a string
-	bPanicErr                     // panic with an error
-	bPanicNil                     // panic(nil): a *runtime.PanicNilError since Go 1.21
-	bStopSelf                     // Stop its own Handle, then return ret
-	bStopNth                      // Stop the Handle of listener #target, then return ret
-	bNested                       // at depth 0, answer with a nested Dispatch; deeper, return ret
-	bListen                       // Listen a child that answers Defer, then return ret
+	bReturn       behaviorKind = iota // return ret
+	bInvalid                          // return the invalid Result bad
+	bPanic                            // panic with a string
+	bPanicErr                         // panic with an error
+	bPanicNil                         // panic(nil): a *runtime.PanicNilError since Go 1.21
+	bStopSelf                         // Stop its own Handle, then return ret
+	bStopNth                          // Stop the Handle of listener #target, then return ret
+	bNested                           // at depth 0, answer with a nested Dispatch; deeper, return ret
+	bListen                           // Listen a child that answers Defer, then return ret
+	bUnlistenSelf                     // Unlisten its own Handle (a self-wait), then return ret
 	numBehaviors
 )
 
@@ -114,6 +115,7 @@ type traceCall struct {
 
 type opsRun struct {
 	s       fuzzTarget
+	v       int              // the variant bits (vIsolated, ...) of this input
 	foreign *listener.Handle // a Handle of another scope
 	handler *listener.Result // the panic handler's answer; nil: no handler
 
@@ -128,6 +130,7 @@ type opsRun struct {
 	trace        []traceCall
 	handlerCalls []string
 	children     []*mListener // listened by callbacks, not yet adopted by the model
+	cbErrs       []string     // what callbacks saw go wrong, reported after the Dispatch
 
 	// Model side.
 	mserial       int
@@ -186,9 +189,43 @@ func (o *opsRun) fn(l *mListener) listener.Func[int] {
 			child.h = h
 			o.children = append(o.children, child)
 			return l.b.ret
+		case bUnlistenSelf:
+			h := l.self
+			if h == nil {
+				h = l.h
+			}
+			o.trace[at].stop = 0
+			if err := o.unlistenSelf(ctx, h); err != nil {
+				o.cbErrs = append(o.cbErrs, l.name+": "+err.Error())
+				return l.b.ret
+			}
+			o.trace[at].stop = 1
+			return l.b.ret
 		}
 		panic("harness: unknown behavior")
 	}
+}
+
+// unlistenSelf is a listener's Unlisten of its own Handle during its own
+// call. In a build that detects self-waits it must fail at once with
+// ErrSelfWait; in others it would wait forever, so it is made with a
+// context that has already ended and must fail with that context's error.
+// Either way the listener must be left stopped, as Stop leaves it.
+func (o *opsRun) unlistenSelf(parent context.Context, h *listener.Handle) error {
+	ctx, cancel := context.WithTimeout(parent, mustReturn)
+	want := scope.ErrSelfWait
+	if !scope.SelfWaitDetection {
+		cancel()
+		want = context.Canceled
+	}
+	defer cancel()
+	if err := o.s.Unlisten(ctx, h); !errors.Is(err, want) {
+		return fmt.Errorf("Unlisten of itself during its call = %v, want an error wrapping %v", err, want)
+	}
+	if st := h.State(); st != listener.Stopping {
+		return fmt.Errorf("%v after Unlisten of itself during its call, want Stopping", st)
+	}
+	return nil
 }
 
 func panicString(v any) string { return fmt.Sprintf("%T: %v", v, v) }
@@ -245,7 +282,7 @@ func (o *opsRun) simulate(depth int) dispatchOutcome {
 			panicked, pv = true, panicString(errors.New("error "+l.name))
 		case bPanicNil:
 			panicked, pv = true, panicString(new(runtime.PanicNilError))
-		case bStopSelf, bStopNth:
+		case bStopSelf, bStopNth, bUnlistenSelf:
 			t := l
 			if l.b.kind == bStopNth {
 				t = o.ls[l.b.target%o.n0]
@@ -302,11 +339,14 @@ func traceString(tr []traceCall) string {
 }
 
 func (o *opsRun) dispatch() error {
-	o.trace, o.mtrace, o.handlerCalls, o.mhandlerCalls = nil, nil, nil, nil
+	o.trace, o.mtrace, o.handlerCalls, o.mhandlerCalls, o.cbErrs = nil, nil, nil, nil, nil
 	o.n0 = len(o.ls)
 	o.mserial = o.serial
 	got := o.realDispatch()
 	want := o.simulate(0)
+	if len(o.cbErrs) != 0 {
+		return o.fail("during Dispatch: %s", strings.Join(o.cbErrs, "; "))
+	}
 	if len(o.children) != 0 {
 		return o.fail("a callback listened %d children the model did not expect", len(o.children))
 	}
@@ -382,6 +422,17 @@ func (o *opsRun) newListener(r *fuzzBytes) *mListener {
 	return &mListener{id: id, name: fmt.Sprintf("L%d", id), b: decodeBehavior(r)}
 }
 
+// listenerFunc is o.fn(l), or, for a listener that answers Defer in an
+// input with vNotify, the same calls through listener.Notify, whose
+// answer is Defer.
+func (o *opsRun) listenerFunc(l *mListener) listener.Func[int] {
+	f := o.fn(l)
+	if o.v&vNotify == 0 || l.b.kind != bReturn || l.b.ret != listener.Defer {
+		return f
+	}
+	return listener.Notify(func(ctx context.Context, ev int) { f(ctx, ev) })
+}
+
 // listen registers a listener with Listen or ListenSelf, or hits one of
 // their error cases.
 func (o *opsRun) listen(r *fuzzBytes, how int) error {
@@ -393,12 +444,12 @@ func (o *opsRun) listen(r *fuzzBytes, how int) error {
 	switch how {
 	case 0: // Listen
 		o.log = append(o.log, fmt.Sprintf("Listen %s %+v", l.name, l.b))
-		h, err = o.s.Listen(l.name, o.fn(l))
+		h, err = o.s.Listen(l.name, o.listenerFunc(l))
 	case 1: // ListenSelf
 		o.log = append(o.log, fmt.Sprintf("ListenSelf %s %+v", l.name, l.b))
 		h, err = o.s.ListenSelf(l.name, func(self *listener.Handle) listener.Func[int] {
 			built, l.self = self, self
-			return o.fn(l)
+			return o.listenerFunc(l)
 		})
 	case 2: // Listen(nil)
 		o.log = append(o.log, "Listen nil")
@@ -497,6 +548,29 @@ func closesSoon(done <-chan struct{}) bool {
 func (o *opsRun) waitDone(l *mListener) error {
 	if !closesSoon(l.h.Done()) {
 		return o.fail("%s: Done not closed %v after Stop with no Dispatch running", l.name, mustReturn)
+	}
+	l.state = listener.Stopped
+	return nil
+}
+
+// wait is waitDone through Handle.Wait: on an Active listener, with a
+// context that has already ended, it must return that context's error.
+func (o *opsRun) wait(l *mListener) error {
+	if l.state == listener.Active {
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		if err := l.h.Wait(ctx); !errors.Is(err, context.Canceled) {
+			return o.fail("Wait(ended context) of Active %s = %v, want context.Canceled", l.name, err)
+		}
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), mustReturn)
+	defer cancel()
+	if err := l.h.Wait(ctx); err != nil {
+		return o.fail("Wait of stopped %s = %v with no Dispatch running", l.name, err)
+	}
+	if st := l.h.State(); st != listener.Stopped {
+		return o.fail("%s is %v after Wait returned nil", l.name, st)
 	}
 	l.state = listener.Stopped
 	return nil
@@ -616,6 +690,9 @@ func (o *opsRun) step(r *fuzzBytes) error {
 			return nil
 		}
 		o.log = append(o.log, "Done "+l.name)
+		if o.v&vWait != 0 {
+			return o.wait(l)
+		}
 		if l.state == listener.Active {
 			select {
 			case <-l.h.Done():
@@ -639,7 +716,12 @@ func runOps(data []byte, mk func(...scope.Option) fuzzTarget) error {
 	r := &fuzzBytes{b: data}
 	o := &opsRun{}
 	var opts []scope.Option
-	switch mode := r.intn(5); mode {
+	cfg := int(r.next())
+	o.v = cfg / 5
+	if o.v&vIsolated != 0 {
+		opts = append(opts, scope.WithIsolation())
+	}
+	switch mode := cfg % 5; mode {
 	case 1, 2, 3:
 		res := listener.Result(mode - 1)
 		o.handler = &res
@@ -655,6 +737,9 @@ func runOps(data []byte, mk func(...scope.Option) fuzzTarget) error {
 		}))
 	}
 	o.s = mk(opts...)
+	if sc, ok := o.s.(*scope.Scope[int]); ok && o.v&vDispatcher != 0 {
+		o.s = dispatcherTarget{sc, sc.Dispatcher()}
+	}
 	other := scope.New[int]("other")
 	defer func() { _ = other.Close(context.Background()) }()
 	var err error
@@ -693,9 +778,10 @@ func runOps(data []byte, mk func(...scope.Option) fuzzTarget) error {
 	return o.dispatch()
 }
 
-// Builders for hand-made FuzzScopeOps inputs. An input is the panic
-// handler byte (hNone, or the handler's answer), then operations: an
-// opcode (see step) and its argument bytes.
+// Builders for hand-made FuzzScopeOps inputs. An input is a config byte,
+// then operations: an opcode (see step) and its argument bytes. The config
+// byte is the panic handler (hNone, or the handler's answer) plus 5 times
+// the variant bits below; the first seeds have none.
 const (
 	hNone byte = iota
 	hDefer
@@ -703,6 +789,27 @@ const (
 	hDeny
 	hInvalid
 )
+
+// Variant bits of FuzzScopeOps's config byte (its value ÷ 5).
+const (
+	vIsolated   = 1 << iota // the scope is made WithIsolation
+	vDispatcher             // every Dispatch, nested ones too, goes through one Dispatcher
+	vWait                   // the Done operation waits with Handle.Wait
+	vNotify                 // listeners that answer Defer by returning are made with listener.Notify
+)
+
+func variant(handler byte, bits int) byte { return handler + 5*byte(bits) }
+
+// dispatcherTarget dispatches through one Dispatcher of its Scope: it must
+// behave exactly as the Scope's own Dispatch, shared or not.
+type dispatcherTarget struct {
+	*scope.Scope[int]
+	d *scope.Dispatcher[int]
+}
+
+func (s dispatcherTarget) Dispatch(ctx context.Context, ev int) listener.Result {
+	return s.d.Dispatch(ctx, ev)
+}
 
 func opsSeed(handler byte, ops ...[]byte) []byte {
 	out := []byte{handler}
@@ -759,13 +866,27 @@ var opsSeeds = [][]byte{
 	// Builds that stop their own Handle (fixed in 1dbb9c3: Len went to -1).
 	opsSeed(hNone, opListenVariant(4), opListen(bReturn, listener.Allow, 0), opListenVariant(3), opDispatch(), opUnlisten(2),
 		opStop(1), opDone(1), opClose(false)),
+	// Listeners that unlisten themselves during their call (the
+	// OpenTelemetry case), one from a nested Dispatch; then Wait and Done.
+	opsSeed(hNone, opListen(bUnlistenSelf, listener.Allow, 0), opListenSelf(bUnlistenSelf, listener.Deny, 0),
+		opListen(bReturn, listener.Defer, 0), opDispatch(), opDispatch(), opDone(0), opDone(1)),
+	opsSeed(variant(hNone, vWait), opListen(bNested, 0, 0), opListen(bUnlistenSelf, listener.Deny, 0), opDone(1),
+		opDispatch(), opDone(1), opDispatch(), opStop(0), opDone(0)),
+	// The same through a Dispatcher, with isolated listeners, with Notify.
+	opsSeed(variant(hDeny, vIsolated|vDispatcher), opListen(bNested, 0, 0), opListen(bUnlistenSelf, listener.Allow, 0),
+		opListen(bPanic, 0, 0), opListen(bStopNth, listener.Defer, 0), opDispatch(), opDispatch(), opUnlisten(0)),
+	opsSeed(variant(hNone, vDispatcher|vNotify|vWait), opListen(bReturn, listener.Defer, 0), opListen(bListen, listener.Allow, 0),
+		opListen(bNested, 0, 0), opDispatch(), opDispatch(), opStop(0), opDone(0), opUnlisten(1), opDone(1)),
+	opsSeed(variant(hAllow, vIsolated|vNotify), opListen(bReturn, listener.Defer, 0), opListen(bPanicErr, 0, 0),
+		opListenSelf(bUnlistenSelf, listener.Allow, 0), opDispatch(), opClose(true), opDispatch(), opDone(2)),
 }
 
 // FuzzScopeOps turns bytes into a sequence of Listen, ListenSelf, Stop,
-// Unlisten, Dispatch and Close calls on one Scope from one goroutine, with
-// listeners that answer, panic, return invalid Results, stop themselves or
-// others, dispatch again and listen new listeners, with and without a
-// panic handler. After every operation it compares the scope with a
+// Unlisten, Dispatch, Close and Done or Wait calls on one Scope from one
+// goroutine, with listeners that answer, panic, return invalid Results,
+// stop themselves or others, unlisten themselves (a self-wait), dispatch
+// again and listen new listeners, with and without a panic handler, with
+// and without isolation, through Scope.Dispatch or a Dispatcher. After every operation it compares the scope with a
 // reference model: what Dispatch returns and which listeners it calls in
 // which order, Len, every Handle's State and Done, and the errors.
 func FuzzScopeOps(f *testing.F) {
@@ -902,7 +1023,9 @@ func (c *concRun) fn(o *cObj) listener.Func[int] {
 	}
 }
 
-func (c *concRun) dispatch() *dRec {
+// dispatch runs one Dispatch through dispatch (the scope's own, or a
+// Dispatcher's) and records it.
+func (c *concRun) dispatch(dispatch func(context.Context, int) listener.Result) *dRec {
 	rec := &dRec{}
 	ctx := context.WithValue(context.Background(), recKey{}, rec)
 	rec.start = c.seq.Inc()
@@ -915,7 +1038,7 @@ func (c *concRun) dispatch() *dRec {
 				rec.panicked = true
 			}
 		}()
-		rec.res = c.s.Dispatch(ctx, 0)
+		rec.res = dispatch(ctx, 0)
 	}()
 	rec.end = c.seq.Inc()
 	if !rec.panicked && rec.res != rec.combined {
@@ -1050,7 +1173,17 @@ func runConcurrent(data []byte, mk func(...scope.Option) fuzzTarget) (concStats,
 		c.handler = &res
 		opts = append(opts, scope.WithPanicHandler(func(string, any) listener.Result { return res }))
 	}
+	v := int(cfg / 27)
+	if v&vIsolated != 0 {
+		opts = append(opts, scope.WithIsolation())
+	}
 	c.s = mk(opts...)
+	// newDispatch gives each dispatching goroutine its way to dispatch:
+	// with vDispatcher, a Dispatcher of its own, as the docs advise.
+	newDispatch := func() func(context.Context, int) listener.Result { return c.s.Dispatch }
+	if sc, ok := c.s.(*scope.Scope[int]); ok && v&vDispatcher != 0 {
+		newDispatch = func() func(context.Context, int) listener.Result { return sc.Dispatcher().Dispatch }
+	}
 
 	// Deal the remaining bytes to the owners as (opcode, argument) pairs.
 	const maxOwnerOps = 48
@@ -1069,13 +1202,14 @@ func runConcurrent(data []byte, mk func(...scope.Option) fuzzTarget) (concStats,
 		dispatching.Add(1)
 		go func() {
 			defer dispatching.Done()
+			dispatch := newDispatch()
 			for i := 0; i < maxDispatches; i++ {
 				select {
 				case <-stop:
 					return
 				default:
 				}
-				recs[d] = append(recs[d], c.dispatch())
+				recs[d] = append(recs[d], c.dispatch(dispatch))
 				if i%4 == 3 {
 					runtime.Gosched()
 				}
@@ -1117,7 +1251,7 @@ func runConcurrent(data []byte, mk func(...scope.Option) fuzzTarget) (concStats,
 						runtime.Gosched()
 					}
 				case 7:
-					recs[nDispatchers+i] = append(recs[nDispatchers+i], c.dispatch())
+					recs[nDispatchers+i] = append(recs[nDispatchers+i], c.dispatch(c.s.Dispatch))
 				}
 			}
 			for len(w.live) > 0 {
@@ -1208,6 +1342,11 @@ func concConfig(nDispatchers, nOwners int, handler byte) byte {
 	return byte(nDispatchers-1) + 3*byte(nOwners-1) + 9*handler // handler: 0 none, 1 Allow, 2 Deny
 }
 
+// concVariant adds FuzzScopeOps's variant bits vIsolated and vDispatcher
+// (each dispatching goroutine dispatches through a Dispatcher of its own)
+// to a config byte.
+func concVariant(cfg byte, bits int) byte { return cfg + 27*byte(bits) }
+
 func concSeed(cfg byte, ops ...[2]byte) []byte {
 	out := []byte{cfg}
 	for _, op := range ops {
@@ -1246,10 +1385,20 @@ var concSeeds = [][]byte{
 	// Close racing Listen and Unlisten from three owners.
 	concSeed(concConfig(2, 3, 0), cListenAllow, cListenDeny, cListenAllow, cYield, cClose, cYield, cListenAllow, cUnlisten,
 		cListenDeny, cUnlisten, cListenAllow, cUnlisten),
+	// The first, the second and the one-shots with isolated listeners,
+	// through Dispatchers, and both.
+	concSeed(concVariant(concConfig(2, 1, 0), vIsolated), cListenAllow, cYield, cUnlisten, cListenDeny, cYield, cUnlisten,
+		cListenAllow, cListenDeny, cYield, cStop, cYield, cUnlisten),
+	concSeed(concVariant(concConfig(3, 2, 0), vDispatcher), cListenAllow, cListenDeny, cYield, cYield, cUnlistenShort,
+		cUnlistenShort, cListenAllow, cListenAllow, cYield, cDispatch, cStop, cUnlisten),
+	concSeed(concVariant(concConfig(3, 1, 1), vIsolated|vDispatcher), cListenOneShot, cListenPanic, cYield, cYield, cStop,
+		cListenOneShot, cYield, cUnlisten, cListenAllow, cYield, cUnlisten),
 }
 
 // FuzzScopeConcurrent runs short concurrent schedules derived from the
-// bytes: dispatcher goroutines dispatch nonstop while owner goroutines
+// bytes, on a scope with or without isolation: dispatcher goroutines
+// dispatch nonstop (each through a Dispatcher of its own, or through
+// Scope.Dispatch) while owner goroutines
 // listen, unlisten (with and without deadlines), stop, close and dispatch.
 // It checks the guarantee (no callback sees its owner's object freed, none
 // runs when Unlisten returns nil or Done closes), that every Dispatch
@@ -1339,12 +1488,18 @@ func TestFuzzHarness_ConcurrentCatchesNoWaitUnlisten(t *testing.T) {
 // overlap an Unlisten. Run the seeds until they have, a bounded number of
 // times.
 func TestFuzzScopeConcurrent_SeedsExerciseTheRace(t *testing.T) {
-	var total concStats
-	for round := 0; round < 50 && (total.overlapped == 0 || total.panics == 0); round++ {
+	// Counted apart for the plain scope and for the variant seeds (an
+	// isolated scope, Dispatchers): each must overlap on its own.
+	var plain, variants concStats
+	for round := 0; round < 50 && (plain.overlapped == 0 || variants.overlapped == 0 || plain.panics == 0); round++ {
 		for _, s := range concSeeds {
 			st, err := runConcurrent(s, newRealTarget)
 			if err != nil {
 				t.Fatal(err)
+			}
+			total := &plain
+			if s[0] >= 27 {
+				total = &variants
 			}
 			total.dispatches += st.dispatches
 			total.calls += st.calls
@@ -1352,11 +1507,14 @@ func TestFuzzScopeConcurrent_SeedsExerciseTheRace(t *testing.T) {
 			total.panics += st.panics
 		}
 	}
-	t.Logf("dispatches=%d calls=%d overlapped=%d panics=%d", total.dispatches, total.calls, total.overlapped, total.panics)
-	if total.overlapped == 0 {
+	t.Logf("plain scope: %+v; isolated and through Dispatchers: %+v", plain, variants)
+	if plain.overlapped == 0 {
 		t.Error("no callback overlapped an Unlisten: the schedules exercise nothing")
 	}
-	if total.panics == 0 {
+	if variants.overlapped == 0 {
+		t.Error("no callback of the variant seeds overlapped an Unlisten")
+	}
+	if plain.panics == 0 {
 		t.Error("no listener panicked under concurrency")
 	}
 }
