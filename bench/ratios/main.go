@@ -160,29 +160,25 @@ func main() {
 			os.Exit(1)
 		}
 	}
-	fmt.Fprintln(stdout, "### Targets")
-	fmt.Fprintln(stdout)
-	targetTable(s)
-	fmt.Fprintln(stdout)
-	fmt.Fprintln(stdout, "### Dispatch: quiesce's median ns/op, then its time ÷ each baseline's (below 1, quiesce is faster)")
-	fmt.Fprintln(stdout)
-	dispatchTable(s)
-	fmt.Fprintln(stdout)
-	fmt.Fprintln(stdout, "### Heap per object (B/object); idle: 100,000 objects, MiB in all in brackets")
-	fmt.Fprintln(stdout)
-	memoryTable(s)
-	fmt.Fprintln(stdout)
-	fmt.Fprintln(stdout, "### Synchronize with no reader inside, by GOMAXPROCS")
-	fmt.Fprintln(stdout)
-	syncTable(s)
-	fmt.Fprintln(stdout)
-	fmt.Fprintln(stdout, "### Listen + Unlisten with n listeners registered, no Dispatch running")
-	fmt.Fprintln(stdout)
-	listenTable(s)
-	fmt.Fprintln(stdout)
-	fmt.Fprintln(stdout, "### Unlisten latency while goroutines dispatch")
-	fmt.Fprintln(stdout)
-	latencyTable(s)
+	sections := []struct {
+		title string
+		table func(samples)
+	}{
+		{"Targets", targetTable},
+		{"Dispatch: quiesce's median ns/op, then its time ÷ each baseline's (below 1, quiesce is faster)", dispatchTable},
+		{"Heap per object (B/object); idle: 100,000 objects, MiB in all in brackets", memoryTable},
+		{"Synchronize with no reader inside, by GOMAXPROCS", syncTable},
+		{"Listen + Unlisten with n listeners registered, no Dispatch running", listenTable},
+		{"Unlisten latency while goroutines dispatch", latencyTable},
+	}
+	for i, sec := range sections {
+		if i > 0 {
+			fmt.Fprintln(stdout)
+		}
+		fmt.Fprintln(stdout, "### "+sec.title)
+		fmt.Fprintln(stdout)
+		sec.table(s)
+	}
 }
 
 // ratio formats a ÷ b, or "–" if either is missing.
