@@ -60,6 +60,34 @@ func swRequireNoWait(t *testing.T, wait func(ctx context.Context) error) {
 	assert.Less(t, time.Since(start), swAtOnce)
 }
 
+// swHandedSection hands section r, entered by the test's goroutine, to
+// another goroutine that exits it, and waits with wait meanwhile. With
+// detection the wait is reported as a self-wait, as documented, although
+// the other goroutine may exit the section; without, it ends once the
+// other goroutine exits (running reports the wait's grace period under
+// way). Afterwards wait has nothing to wait for.
+func swHandedSection(t *testing.T, r lifecycle.Ref, wait func(ctx context.Context) error, running func() bool) {
+	t.Helper()
+	handed := make(chan lifecycle.Ref)
+	exited := make(chan struct{})
+	go func() {
+		defer close(exited)
+		(<-handed).Exit()
+	}()
+	if lifecycle.SelfWaitDetection {
+		swRequireSelfWait(t, wait)
+		handed <- r
+	} else {
+		errc := make(chan error, 1)
+		go func() { ctx, cancel := swCtx(false); defer cancel(); errc <- wait(ctx) }()
+		waitQueuedOn(t, func() (bool, int) { return running(), 0 }, 0)
+		handed <- r
+		require.NoError(t, <-errc)
+	}
+	<-exited
+	swRequireNoWait(t, wait)
+}
+
 func TestEpoch_SelfWait(t *testing.T) {
 	t.Run("Synchronize inside a section of the same Epoch", func(t *testing.T) {
 		e := lifecycle.NewEpoch()
@@ -119,26 +147,7 @@ func TestEpoch_SelfWait(t *testing.T) {
 	})
 	t.Run("a section handed to another goroutine is still the caller's", func(t *testing.T) {
 		e := lifecycle.NewEpoch()
-		r := e.Enter()
-		handed := make(chan lifecycle.Ref)
-		exited := make(chan struct{})
-		go func() {
-			defer close(exited)
-			(<-handed).Exit()
-		}()
-		if lifecycle.SelfWaitDetection {
-			swRequireSelfWait(t, e.Synchronize) // as documented: reported although the other goroutine may exit it
-			handed <- r
-		} else {
-			// Undetected, the wait ends once the other goroutine exits.
-			errc := make(chan error, 1)
-			go func() { ctx, cancel := swCtx(false); defer cancel(); errc <- e.Synchronize(ctx) }()
-			waitQueuedOn(t, func() (bool, int) { running, _ := lifecycle.SyncState(e); return running, 0 }, 0)
-			handed <- r
-			require.NoError(t, <-errc)
-		}
-		<-exited
-		swRequireNoWait(t, e.Synchronize)
+		swHandedSection(t, e.Enter(), e.Synchronize, func() bool { running, _ := lifecycle.SyncState(e); return running })
 	})
 	t.Run("a section exited by another goroutine is no longer the caller's", func(t *testing.T) {
 		e := lifecycle.NewEpoch()
@@ -211,23 +220,6 @@ func TestGuard_SelfWait(t *testing.T) {
 		g := lifecycle.NewGuard()
 		r, ok := g.TryEnter()
 		require.True(t, ok)
-		handed := make(chan lifecycle.Ref)
-		exited := make(chan struct{})
-		go func() {
-			defer close(exited)
-			(<-handed).Exit()
-		}()
-		if lifecycle.SelfWaitDetection {
-			swRequireSelfWait(t, g.Close)
-			handed <- r
-		} else {
-			errc := make(chan error, 1)
-			go func() { ctx, cancel := swCtx(false); defer cancel(); errc <- g.Close(ctx) }()
-			waitQueuedOn(t, func() (bool, int) { running, _ := lifecycle.GuardSyncState(g); return running, 0 }, 0)
-			handed <- r
-			require.NoError(t, <-errc)
-		}
-		<-exited
-		swRequireNoWait(t, g.Close)
+		swHandedSection(t, r, g.Close, func() bool { running, _ := lifecycle.GuardSyncState(g); return running })
 	})
 }
