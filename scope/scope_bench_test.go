@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/quiesce/quiesce/internal/selfwait"
 	"github.com/quiesce/quiesce/listener"
 	"github.com/quiesce/quiesce/scope"
 )
@@ -564,7 +565,7 @@ func BenchmarkSelfWaitCost(b *testing.B) {
 					s.Dispatch(bg, i)
 					continue
 				}
-				id := goid()
+				id := selfwait.Goid()
 				mu.Lock()
 				inside[id]++
 				mu.Unlock()
@@ -577,18 +578,4 @@ func BenchmarkSelfWaitCost(b *testing.B) {
 			}
 		})
 	}
-}
-
-// goid is internal/selfwait's: the number runtime.Stack prints.
-func goid() int64 {
-	var buf [32]byte
-	n := runtime.Stack(buf[:], false)
-	var id int64
-	for _, ch := range buf[len("goroutine "):n] {
-		if ch < '0' || ch > '9' {
-			break
-		}
-		id = id*10 + int64(ch-'0')
-	}
-	return id
 }

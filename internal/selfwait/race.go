@@ -3,7 +3,6 @@
 package selfwait
 
 import (
-	"runtime"
 	"sync"
 	"unsafe"
 )
@@ -36,7 +35,7 @@ type G struct {
 
 // Enter records that the calling goroutine is inside a section for key.
 func (t *Tracker) Enter(key unsafe.Pointer) G {
-	id := goid()
+	id := Goid()
 	t.mu.Lock()
 	if t.m == nil {
 		t.m = make(map[int64][]entry)
@@ -79,7 +78,7 @@ func (t *Tracker) Inside(key unsafe.Pointer) bool {
 // InsideBefore is Inside, counting only sections that began before
 // Advance returned seq.
 func (t *Tracker) InsideBefore(key unsafe.Pointer, seq int64) bool {
-	id := goid()
+	id := Goid()
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for _, e := range t.m[id] {
@@ -105,19 +104,4 @@ func (t *Tracker) Last() int64 {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return t.seq
-}
-
-// goid returns the calling goroutine's id, from the first line of its
-// stack trace: "goroutine 123 [running]:".
-func goid() int64 {
-	var buf [32]byte
-	n := runtime.Stack(buf[:], false)
-	var id int64
-	for _, ch := range buf[len("goroutine "):n] {
-		if ch < '0' || ch > '9' {
-			break
-		}
-		id = id*10 + int64(ch-'0')
-	}
-	return id
 }
