@@ -134,6 +134,9 @@ func (r Ref) Exit() {
 // error wrapping ErrSelfWait at once in a race-enabled build (see
 // ErrSelfWait), and waits until ctx ends in others.
 func (e *Epoch) Synchronize(ctx context.Context) error {
+	if ctx == nil {
+		panic("lifecycle: Synchronize: nil Context")
+	}
 	if selfwait.Enabled && e.dbg.Inside(nil) {
 		return errSelfWait("Synchronize")
 	}

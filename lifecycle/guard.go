@@ -89,6 +89,9 @@ func (g *Guard) TryEnter() (Ref, bool) {
 // the guard and returns an error wrapping ErrSelfWait at once (see
 // ErrSelfWait).
 func (g *Guard) Close(ctx context.Context) error {
+	if ctx == nil {
+		panic("lifecycle: Guard.Close: nil Context") // before the guard closes
+	}
 	g.closed.Store(true)
 	if selfwait.Enabled && g.dbg.Inside(nil) {
 		return errSelfWait("Guard.Close")

@@ -37,7 +37,7 @@ func (h *Handle) Name() string { return h.core().Name }
 
 // State returns the listener's current state. The answer may be stale as
 // soon as it returns, except Stopped, which is final.
-func (h *Handle) State() State { return State(h.core().State.Load()) }
+func (h *Handle) State() State { return State(h.core().Observed()) }
 
 // Done returns a channel that is closed when the listener reaches Stopped:
 // after Stop, once every invocation that had already begun has returned.
@@ -55,6 +55,9 @@ func (h *Handle) Done() <-chan struct{} { return h.core().Done() }
 // listener is already Stopped.
 func (h *Handle) Wait(ctx context.Context) error {
 	c := h.core()
+	if ctx == nil {
+		panic("listener: Wait: nil Context")
+	}
 	return c.Owner.WaitCore(ctx, c)
 }
 

@@ -52,7 +52,7 @@ func (s *Scope[E]) Dispatch(ctx context.Context, ev E) listener.Result {
 	d := &s.ep
 	x := d.Idx()
 	var c *rcu.Counts
-	if x&rcu.Hurry == 0 {
+	if x&rcu.Yield == 0 {
 		if tb := d.Table(); tb == nil {
 			if b := d.BaseCounts(x); rcu.TryEnterBase(b) {
 				c = b
@@ -107,17 +107,12 @@ func (s *scopeFields) exit(c *rcu.Counts, g selfwait.G) {
 // listeners: neither costs the common path a branch per listener. sh is
 // the shard of a Dispatcher, nil for Scope.Dispatch.
 func (s *Scope[E]) dispatchSlow(ctx context.Context, ev E, entries []*handle.Core, iso bool, sh *rcu.Shard) listener.Result {
-	res := listener.Defer
 	if iso {
-		for _, e := range entries {
-			if v := s.callIsolated(ctx, ev, e); v > res {
-				res = v
-			}
-		}
-		return res
+		return s.dispatchIsolated(ctx, ev, entries)
 	}
+	res := listener.Defer
 	var c *rcu.Counts
-	if x := s.ep.Idx(); sh != nil && x&rcu.Hurry == 0 {
+	if x := s.ep.Idx(); sh != nil && x&rcu.Yield == 0 {
 		c = sh.Counts(x)
 		c.Enter.Add(1)
 	} else {
@@ -135,17 +130,73 @@ func (s *Scope[E]) dispatchSlow(ctx context.Context, ev E, entries []*handle.Cor
 	return res
 }
 
-// callIsolated calls isolated listener e inside a section of its own
-// domain: the state is loaded after the domain's Enter, as Dispatch loads
-// every state after the Scope's (MUTANT_ISO_STATE_BEFORE_ENTER of
-// lifecycle/model).
-func (s *Scope[E]) callIsolated(ctx context.Context, ev E, e *handle.Core) listener.Result {
-	c := e.Iso.Enter()
-	defer exitIsolated(e.Iso, c, s.dbg.Enter(unsafe.Pointer(e)))
-	if e.State.Load() != handle.Active {
-		return listener.Defer
+// dispatchIsolated is Dispatch for a Scope made WithIsolation: each
+// listener is called inside a section of its own domain, and its state
+// is loaded after that domain's Enter, as Dispatch loads every state
+// after the Scope's (MUTANT_ISO_STATE_BEFORE_ENTER of lifecycle/model).
+//
+// The Enter is written out, as in Dispatch, and one deferred function
+// serves the whole loop: it exits the section of the listener being
+// called if that call panics or calls runtime.Goexit. Rejected
+// alternative: a function per listener with a deferred Exit and a call
+// to Domain.Enter, which cost two calls and a defer per listener (about
+// 9.5 ns each, against 4 for what is left: the two atomic adds).
+//
+// The Scope's own epoch counts nothing here, but its index word carries
+// the nudge of its writers (rcu.Domain.Nudge): a Dispatch answers it, as
+// a reader of a shared epoch does.
+func (s *Scope[E]) dispatchIsolated(ctx context.Context, ev E, entries []*handle.Core) listener.Result {
+	if s.ep.Idx()&rcu.Yield != 0 {
+		s.ep.Answer()
 	}
-	return s.call(ctx, ev, e)
+	var (
+		d *rcu.Domain // the domain of the listener being called, while inside its section
+		c *rcu.Counts
+		g selfwait.G
+	)
+	defer func() {
+		if d != nil { // a listener panicked or called runtime.Goexit
+			exitIsolated(d, c, g)
+		}
+	}()
+	res := listener.Defer
+	for _, e := range entries {
+		dd := e.Iso
+		x := dd.Idx()
+		c = nil
+		if x&rcu.Yield == 0 {
+			if tb := dd.Table(); tb == nil {
+				if b := dd.BaseCounts(x); rcu.TryEnterBase(b) {
+					c = b
+				}
+			} else {
+				p := rcu.Pin()
+				rcu.Unpin()
+				if sh := tb.Shard(p); sh != nil {
+					c = sh.Counts(x)
+					c.Enter.Add(1)
+				}
+			}
+		}
+		if c == nil {
+			c = dd.EnterSlow()
+		}
+		d, g = dd, s.dbg.Enter(unsafe.Pointer(e))
+		if e.State.Load() == handle.Active {
+			var v listener.Result
+			if s.onPanic != nil {
+				v = s.callRecover(ctx, ev, e)
+			} else if v = fnOf[E](e)(ctx, ev); !v.Valid() {
+				panic(invalidResult(e.Name, v))
+			}
+			if v > res {
+				res = v
+			}
+		}
+		d = nil
+		exitIsolated(dd, c, g)
+	}
+	return res
 }
 
 func exitIsolated(d *rcu.Domain, c *rcu.Counts, g selfwait.G) {

@@ -3,8 +3,6 @@ package scope
 import (
 	"context"
 
-	"go.uber.org/atomic"
-
 	"github.com/quiesce/quiesce/internal/handle"
 	"github.com/quiesce/quiesce/internal/rcu"
 	"github.com/quiesce/quiesce/listener"
@@ -19,9 +17,10 @@ import (
 // Dispatch's cost.
 //
 // Use one Dispatcher per goroutine that dispatches in a loop, made by or
-// for that goroutine; use Scope.Dispatch everywhere else. Dispatchers
-// made one after the other count on different shards, up to GOMAXPROCS
-// of them, so a pool of workers with one Dispatcher each shares no line.
+// for that goroutine; use Scope.Dispatch everywhere else. The Dispatchers
+// of one Scope count on its shards in turn, up to GOMAXPROCS of them
+// (whatever Dispatchers of other Scopes are made in between), so a pool
+// of workers with one Dispatcher each shares no line.
 // A Dispatcher is safe for concurrent use, and stays correct when its
 // goroutine moves to another processor or when several goroutines share
 // it: its shard is then written from more than one processor, which only
@@ -35,16 +34,13 @@ type Dispatcher[E any] struct {
 	sh *rcu.Shard // nil for an isolated Scope
 }
 
-// made counts Dispatchers, to hand out their shards in turn.
-var made atomic.Int64
-
 // Dispatcher returns a new Dispatcher for s. It allocates; keep it for as
 // long as the goroutine dispatches.
 func (s *Scope[E]) Dispatcher() *Dispatcher[E] {
 	t := s.mustBeMade()
 	d := &Dispatcher[E]{s: s}
 	if !t.iso {
-		d.sh = s.ep.ShardFor(int(made.Inc() - 1))
+		d.sh = s.ep.NextShard()
 	}
 	return d
 }
@@ -65,7 +61,7 @@ func (d *Dispatcher[E]) Dispatch(ctx context.Context, ev E) listener.Result {
 	}
 	x := s.ep.Idx()
 	var c *rcu.Counts
-	if x&rcu.Hurry == 0 {
+	if x&rcu.Yield == 0 {
 		c = d.sh.Counts(x)
 		c.Enter.Add(1)
 	} else {

@@ -1454,15 +1454,21 @@ func TestFuzzHarness_OpsCatchesBrokenScopes(t *testing.T) {
 		t.Logf("caught: %v", err)
 	}
 
-	// Listen one that blocks no one; the wrong Unlisten returns while it is Stopping.
-	in = []byte{0, 0, 0, 1, 0, 0, 5, 0}
-	brokenUnlisten := func(opts ...scope.Option) fuzzTarget { return noWaitUnlisten{scope.New[int]("broken", opts...)} }
-	caught := false
-	for i := 0; i < 100 && !caught; i++ { // the drain may win the race now and then
-		caught = runOps(in, brokenUnlisten) != nil
+	// A listener that unlistens itself during its call: the one
+	// Unlisten of a single goroutine that has a call to wait for (with
+	// no reader inside, a Stop finishes the listener at once, and the
+	// wrong Unlisten is then indistinguishable from the right one). The
+	// right Unlisten fails, with ErrSelfWait or its ended context; the
+	// wrong one returns nil while the call is running.
+	in = opsSeed(hNone, opListen(bUnlistenSelf, listener.Allow, 0), opDispatch())
+	if err := runOps(in, newRealTarget); err != nil {
+		t.Fatalf("the real scope fails the seed: %v", err)
 	}
-	if !caught {
+	brokenUnlisten := func(opts ...scope.Option) fuzzTarget { return noWaitUnlisten{scope.New[int]("broken", opts...)} }
+	if err := runOps(in, brokenUnlisten); err == nil {
 		t.Error("the model did not notice an Unlisten that returned before the drain")
+	} else {
+		t.Logf("caught: %v", err)
 	}
 }
 

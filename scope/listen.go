@@ -81,13 +81,13 @@ func (s *Scope[E]) ListenSelf(name string, build func(self *listener.Handle) lis
 	built := false
 	defer func() {
 		if !built { // build panicked or called runtime.Goexit
-			c.Abandon()
+			s.abandon(c)
 		}
 	}()
 	fn := build(h) // outside mu: it is the caller's code
 	built = true
 	if fn == nil {
-		c.Abandon()
+		s.abandon(c)
 		return nil, ErrNilFunc
 	}
 	setFn(c, fn)
@@ -97,6 +97,7 @@ func (s *Scope[E]) ListenSelf(name string, build func(self *listener.Handle) lis
 	t := s.tab.Load()
 	if t.closed {
 		c.Abandon()
+		s.settleLocked()
 		return nil, ErrClosed
 	}
 	if c.State.Load() != handle.Active {
@@ -108,6 +109,18 @@ func (s *Scope[E]) ListenSelf(name string, build func(self *listener.Handle) lis
 	s.active.Add(1)
 	s.appendLocked(t, c)
 	return h, nil
+}
+
+// abandon finishes c, which was never published, and wakes whoever waits
+// for it (build may have handed the Handle to a goroutine that waits).
+// Every change of a listener's state holds mu: Core.Finish and Abandon
+// close Done before they store Stopped, and mu keeps two of them from
+// closing it twice.
+func (s *Scope[E]) abandon(c *handle.Core) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c.Abandon()
+	s.settleLocked()
 }
 
 // isoHandle is a listener of an isolated Scope: its Handle and the domain
@@ -172,59 +185,4 @@ func (t *table) copyLive(extra *handle.Core) *table {
 	nt := &table{iso: t.iso, slow: t.slow, entries: live[:cap(live)]}
 	nt.n.Store(int32(len(live)))
 	return nt
-}
-
-// handleStop is Handle.Stop for the listeners of s, possibly called from
-// inside a listener. It only queues the listener for a drain, so it never
-// blocks on readers.
-func (s *Scope[E]) handleStop(c *handle.Core) bool {
-	won, drain := s.stop(c)
-	if drain {
-		go s.drainBackground(c)
-	}
-	return won
-}
-
-// stop moves c out of Active and queues it for a drain, in one step under
-// mu, so that Close (which looks at both under mu) always finds a
-// listener either Active or queued. It reports whether this call moved c,
-// and whether the caller must now run a drain (see drain.go): it has
-// claimed the drainer role, or c is isolated and drains on its own.
-//
-// A listener stopped before ListenSelf published it is finished here and
-// now: nothing can have seen it, so there is nothing to wait for, and an
-// Unlisten of it from inside build returns at once.
-func (s *Scope[E]) stop(c *handle.Core) (won, drain bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if !c.State.CompareAndSwap(handle.Active, handle.Stopping) {
-		return false, false
-	}
-	if !c.Registered {
-		c.Abandon()
-		return true, false
-	}
-	s.active.Add(-1)
-	return true, s.queueLocked(c)
-}
-
-// finishLocked moves drained listeners to Stopped, closing their Done,
-// and makes a new table once half of the current one's entries are dead:
-// a copy of n/2 entries per n/2 drained listeners keeps Unlisten
-// amortized O(1). Dispatch then walks at most twice the live entries, and
-// the table holds at most four times as many slots (a copy leaves room
-// for as many again): the usual hysteresis of a dynamic array, without
-// which a shrinking table would be copied on every Unlisten.
-func (s *Scope[E]) finishLocked(cs ...*handle.Core) {
-	for _, c := range cs {
-		c.Finish()
-	}
-	t := s.tab.Load()
-	if t.closed {
-		return
-	}
-	t.dead += int32(len(cs))
-	if n := t.n.Load(); 2*t.dead >= n {
-		s.tab.Store(t.copyLive(nil))
-	}
 }

@@ -93,7 +93,7 @@ type scopeFields struct {
 	active      atomic.Int32 // listeners in Active, for Len (sync/atomic's: 4 bytes, go.uber.org/atomic's 8)
 	drains      int32        // drains in flight (under mu); see drain.go
 	pending     []*handle.Core
-	idle        chan struct{} // closed when drains reaches 0, if made
+	waiters     *waiter // goroutines blocked in Unlisten, Handle.Wait or Close, listed through next; see wait.go
 	stallAfter  time.Duration
 	stallReport func(Stall)
 	// t0 is the first listener table, with room for one listener, so

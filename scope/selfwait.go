@@ -53,14 +53,20 @@ func (s *Scope[E]) selfWait(c *handle.Core, stopped bool) bool {
 	if !s.dbg.Inside(unsafe.Pointer(c)) {
 		return false
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if c != nil && !c.Registered {
+		// Never published (a wait from inside ListenSelf's build): no
+		// Dispatch can have seen it, so no grace period will be waited
+		// for on its account; the Stop that ends it finishes it at once.
+		return false
+	}
 	if stopped || s.tab.Load().iso {
 		// Isolated: the goroutine is inside c's own call (or, for
 		// Close, some listener's), which saw c Active after entering
 		// c's domain; c's grace period began after that.
 		return true
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	if c == nil {
 		if len(s.pending) > 0 {
 			return true

@@ -1,22 +1,79 @@
 package scope
 
 import (
-	"bytes"
+	"reflect"
 	"runtime"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
-	"unsafe"
 
 	"github.com/quiesce/quiesce/internal/handle"
 )
 
-// stall describes the wait for c (nil for Close) that has lasted waited.
-func (s *Scope[E]) stall(c *handle.Core, waited time.Duration) Stall {
+// A Stall describes an Unlisten, Close or Handle.Wait that has waited for
+// longer than the duration given to WithStallWarning.
+type Stall struct {
+	Scope    string        // the scope's name
+	Listener string        // the listener waited for; "" for Close
+	Waited   time.Duration // how long the call had waited when it reported
+	// Inside is the number of calls holding the wait up: Dispatch calls
+	// inside the scope, or, WithIsolation, calls of the listeners waited
+	// for.
+	Inside int
+	// Running names the listeners whose calls were running and holding
+	// the wait up, by the names they were registered with (see
+	// WithStallWarning for how they are found).
+	Running []string
+}
+
+// WithStallWarning makes every Unlisten, Close and Handle.Wait that is
+// still waiting after the given duration call report once, on the waiting
+// goroutine, and then go on waiting. Several waits may report at the same
+// time, so report must be safe for concurrent use, and it should return
+// quickly. The causes of a stall are a listener that blocks and a wait
+// from inside a listener of the same scope, which waits for itself (in a
+// race-enabled build that one fails at once instead: see ErrSelfWait).
+//
+// The report names the listeners holding the wait up (Stall.Running), and
+// so does the error of a wait whose context ends. WithIsolation, each
+// listener counts its own calls, and the names are exact. Otherwise the
+// scope counts only calls of all its listeners together, and the names
+// come from a goroutine profile (runtime.GoroutineProfile): a goroutine
+// inside a Dispatch is running the listener whose function Dispatch
+// called. Listeners that share a function (made by one closure, or with
+// the same method) are told apart only by the calls, so all of them are
+// named when one runs; a function that is a listener of two scopes is
+// named in the reports of both; a call more than about 30 frames deeper
+// than its Dispatch is not seen.
+//
+// The profile does not stop the world while it reads the stacks (only
+// for two short pauses), but it reads every goroutine's stack: it costs
+// about a microsecond of CPU per goroutine of the program. One profile
+// serves every wait that began before it and reports or fails while it
+// is taken, so that a storm of timed-out waits on a program with many
+// goroutines takes one profile at a time, not one per wait. Dispatch pays
+// nothing for any of it.
+//
+// WithStallWarning panics if after is not positive or report is nil.
+func WithStallWarning(after time.Duration, report func(Stall)) Option {
+	if after <= 0 || report == nil {
+		panic("scope: WithStallWarning needs a positive duration and a non-nil report func")
+	}
+	return optionFunc(func(o *options) {
+		o.stallAfter = after
+		o.stallReport = report
+	})
+}
+
+// stall describes the wait for c (nil for Close) that has lasted waited
+// and began when since profiles had begun (culprits).
+func (s *Scope[E]) stall(c *handle.Core, waited time.Duration, since uint64) Stall {
 	st := Stall{Scope: s.name, Waited: waited}
 	if c != nil {
 		st.Listener = c.Name
 	}
-	st.Running = s.culprits(c)
+	st.Running = s.culprits(c, since)
 	if s.tab.Load().iso {
 		for _, e := range s.candidates(c) {
 			st.Inside += e.Iso.Inside()
@@ -52,11 +109,12 @@ func (s *Scope[E]) candidates(c *handle.Core) []*handle.Core {
 }
 
 // culprits names the listeners whose calls hold up a wait for c (nil for
-// Close). Isolated listeners count their own calls. A shared epoch counts
-// only the Scope's calls together, so the goroutines' stacks say which
+// Close) that began when since profiles had begun. Isolated listeners
+// count their own calls. A shared epoch counts only the Scope's calls
+// together, so a goroutine profile taken after the wait began says which
 // listeners are running: the function a Dispatch frame called is the
-// listener's (see WithStallWarning for the limits of this).
-func (s *Scope[E]) culprits(c *handle.Core) []string {
+// listener's.
+func (s *Scope[E]) culprits(c *handle.Core, since uint64) []string {
 	cands := s.candidates(c)
 	var names []string
 	if s.tab.Load().iso {
@@ -70,13 +128,38 @@ func (s *Scope[E]) culprits(c *handle.Core) []string {
 	if s.ep.Inside() == 0 || len(cands) == 0 {
 		return nil
 	}
-	running := runningListenerFuncs()
+	running := runningListenerFuncs(since)
 	for _, e := range cands {
-		if running[listenerFuncName(e.Fn)] {
+		if running[funcName[E](e)] {
 			names = append(names, e.Name)
 		}
 	}
 	return names
+}
+
+// funcName returns the name of c's function as a stack shows it: for a
+// listener.Notify adapter, the name of the function it wraps, which it
+// tells when asked with a handle.Probe. Method values are named by their
+// method ("-fm" trimmed), as a stack shows the method under the wrapper.
+func funcName[E any](c *handle.Core) string {
+	fn := fnOf[E](c)
+	name := codeName(reflect.ValueOf(fn).Pointer())
+	if strings.HasPrefix(name, listenerPkg+"Notify[") {
+		var p handle.Probe
+		var zero E
+		fn(&p, zero)
+		if p.Fn != nil {
+			name = codeName(reflect.ValueOf(p.Fn).Pointer())
+		}
+	}
+	return strings.TrimSuffix(name, "-fm")
+}
+
+func codeName(pc uintptr) string {
+	if f := runtime.FuncForPC(pc); f != nil {
+		return f.Name()
+	}
+	return ""
 }
 
 const (
@@ -84,31 +167,73 @@ const (
 	listenerPkg = "github.com/quiesce/quiesce/listener."
 )
 
+// profiles is the goroutine profile that names culprits, shared by the
+// whole program: taking one reads every goroutine's stack, so one at a
+// time is taken, and a wait uses the last one if it began after the wait
+// did (it then shows the listeners running during the wait), else it
+// takes a new one. The mutex, rather than a channel, is what concurrent
+// waits queue on: a channel made inside a testing/synctest bubble could
+// not be used by a wait outside it.
+var profiles struct {
+	begun atomic.Uint64 // profiles begun so far
+	mu    sync.Mutex
+	seq   uint64          // the number of the last profile (under mu)
+	funcs map[string]bool // its result (under mu)
+}
+
+// snapshotsBegun returns the number of profiles begun so far: a wait that
+// records it when it begins may use any profile numbered above it.
+func snapshotsBegun() uint64 { return profiles.begun.Load() }
+
 // runningListenerFuncs returns the names of the functions that Dispatch
-// frames are calling, on every goroutine: the listeners running now. It
-// reads every stack (runtime.Stack with all set, which stops the world)
-// and so is only for stalls.
-func runningListenerFuncs() map[string]bool {
-	buf := make([]byte, 64<<10)
+// frames are calling, on every goroutine, from a profile begun after
+// since profiles had begun.
+func runningListenerFuncs(since uint64) map[string]bool {
+	profiles.mu.Lock()
+	defer profiles.mu.Unlock()
+	if profiles.seq > since {
+		return profiles.funcs
+	}
+	profiles.seq = profiles.begun.Add(1)
+	profiles.funcs = dispatchCallees()
+	return profiles.funcs
+}
+
+// dispatchCallees takes a goroutine profile and returns, for every
+// Dispatch frame in it, the function that frame called, past Dispatch's
+// own helpers and the Notify adapter. Called under profiles.mu.
+func dispatchCallees() map[string]bool {
+	var recs []runtime.StackRecord
 	for {
-		n := runtime.Stack(buf, true)
-		if n < len(buf) || len(buf) >= 64<<20 {
-			buf = buf[:n]
+		n, ok := runtime.GoroutineProfile(recs)
+		if ok {
+			recs = recs[:n]
 			break
 		}
-		buf = make([]byte, 2*len(buf))
+		// Room for the goroutines started since the count, so that the
+		// next try, which stops the world again, is the last.
+		recs = make([]runtime.StackRecord, n+n/4+16)
 	}
 	running := make(map[string]bool)
-	for _, g := range bytes.Split(buf, []byte("\n\n")) {
-		frames := frameFuncs(g)
-		// frames run from the innermost call out; walk them outward-in,
+	var names []string
+	for i := range recs {
+		names = names[:0]
+		frames := runtime.CallersFrames(recs[i].Stack())
+		for {
+			f, more := frames.Next()
+			names = append(names, f.Function)
+			if !more {
+				break
+			}
+		}
+		// names run from the innermost call out; walk them outward-in,
 		// so that each Dispatch frame is followed by what it called.
-		for i := len(frames) - 1; i > 0; i-- {
-			if !isDispatch(frames[i]) {
+		for k := len(names) - 1; k > 0; k-- {
+			if !isDispatch(names[k]) {
 				continue
 			}
-			for j := i - 1; j >= 0; j-- {
-				f := frames[j]
+			for j := k - 1; j >= 0; j-- {
+				f := names[j]
 				if strings.HasPrefix(f, scopePkg) || strings.HasPrefix(f, listenerPkg) {
 					continue // Dispatch's helpers, listener.Notify's adapter
 				}
@@ -124,47 +249,4 @@ func runningListenerFuncs() map[string]bool {
 func isDispatch(f string) bool {
 	return strings.HasPrefix(f, scopePkg) && strings.HasSuffix(f, ").Dispatch") &&
 		(strings.HasPrefix(f, scopePkg+"(*Scope[") || strings.HasPrefix(f, scopePkg+"(*Dispatcher["))
-}
-
-// frameFuncs returns the function names of one goroutine's trace, as
-// runtime.Stack prints it: a header line, then per frame a line
-// "pkg.func(args)" and a line "\tfile:line +0x..".
-func frameFuncs(g []byte) []string {
-	var names []string
-	for _, line := range strings.Split(string(g), "\n") {
-		if line == "" || line[0] == '\t' || strings.HasPrefix(line, "goroutine ") || strings.HasPrefix(line, "created by ") {
-			continue
-		}
-		if i := strings.LastIndexByte(line, '('); i > 0 {
-			line = line[:i]
-		}
-		names = append(names, line)
-	}
-	return names
-}
-
-// listenerFuncName returns the name of the function of the func value
-// whose single word is fn, as a stack trace shows it: a func value points
-// at its closure, whose first word is the code. For a listener.Notify
-// adapter it is the name of the function Notify wraps, the closure's
-// captured func (its next word), which is what a trace shows under the
-// adapter.
-func listenerFuncName(fn unsafe.Pointer) string {
-	name := codeName(fn)
-	if strings.HasPrefix(name, listenerPkg+"Notify[") {
-		if inner := *(*unsafe.Pointer)(unsafe.Add(fn, unsafe.Sizeof(uintptr(0)))); inner != nil {
-			if n := codeName(inner); n != "" {
-				name = n
-			}
-		}
-	}
-	return strings.TrimSuffix(name, "-fm")
-}
-
-func codeName(fn unsafe.Pointer) string {
-	f := runtime.FuncForPC(*(*uintptr)(fn))
-	if f == nil {
-		return ""
-	}
-	return f.Name()
 }

@@ -8,6 +8,7 @@ package handle
 
 import (
 	"context"
+	"runtime"
 	"sync/atomic"
 	"unsafe"
 
@@ -20,6 +21,10 @@ const (
 	Active int32 = iota
 	Stopping
 	Stopped
+	// Finishing is internal: Done is being closed, and Stopped follows.
+	// Every reader but Handle.State treats it as Stopping (not Active,
+	// not Stopped); Handle.State waits it out (Observed).
+	Finishing
 )
 
 // An Owner is the scope that made a Core. Its methods are Stop and Wait
@@ -49,8 +54,9 @@ type Core struct {
 	// Iso is the listener's own domain when its scope isolates its
 	// listeners (scope.WithIsolation), nil otherwise.
 	Iso *rcu.Domain
-	// done is made on first use (Done, or a wait), since most listeners
-	// are never waited for, and closed by Finish. Pointer to a channel
+	// done is made by the first call of Done, since most listeners are
+	// never watched, and closed by Finish. (The scope's own waits do not
+	// use it: see scope's waiter.) Pointer to a channel
 	// rather than the channel: sync/atomic has no channel type, and the
 	// cell is allocated only when someone waits.
 	done atomic.Pointer[chan struct{}]
@@ -68,6 +74,23 @@ func (c *Core) Done() <-chan struct{} {
 	return *c.done.Load() // Finish or another Done got there first
 }
 
+// Observed returns the listener's state as its Handle reports it: State,
+// except that Finishing, which only Finish and Abandon store, and only
+// for the moment between two stores, is waited out. Whoever loads State as
+// Stopped finds Done closed, because Done is closed first; waiting out
+// Finishing makes the converse hold too: whoever has seen Done closed
+// observes Stopped. (Receiving from Done to tell would touch a channel
+// that may belong to a testing/synctest bubble the caller is not in.)
+func (c *Core) Observed() int32 {
+	for {
+		st := c.State.Load()
+		if st != Finishing {
+			return st
+		}
+		runtime.Gosched() // the finisher is between its two stores
+	}
+}
+
 // closedDone is what Finish stores when nobody has asked for Done yet.
 var closedDone = func() *chan struct{} {
 	ch := make(chan struct{})
@@ -75,12 +98,17 @@ var closedDone = func() *chan struct{} {
 	return &ch
 }()
 
-// Finish moves a Stopping listener to Stopped and closes Done. The caller
-// must have waited for a grace period that began after the listener left
-// Active. Finish is idempotent.
+// Finish moves a Stopping listener to Stopped, closing Done first: whoever
+// loads State as Stopped finds Done closed. The caller must have waited
+// for a grace period that began after the listener left Active, and must
+// hold its owner's mutex, which every change of State holds (so that
+// two calls cannot both close Done). Finish of a listener that is not
+// Stopping does nothing.
 func (c *Core) Finish() {
-	if c.State.CompareAndSwap(Stopping, Stopped) {
+	if c.State.Load() == Stopping {
+		c.State.Store(Finishing)
 		c.closeDone()
+		c.State.Store(Stopped)
 	}
 }
 
@@ -91,18 +119,25 @@ func (c *Core) closeDone() {
 }
 
 // Abandon finishes a Core that was never published, from Active or
-// Stopping: no reader can have seen it, so no grace period is needed.
+// Stopping: no reader can have seen it, so no grace period is needed. As
+// for Finish, Done is closed before State is stored, and the caller holds
+// the owner's mutex.
 func (c *Core) Abandon() {
-	for {
-		st := c.State.Load()
-		if st == Stopped {
-			return
-		}
-		if c.State.CompareAndSwap(st, Stopped) {
-			c.closeDone()
-			return
-		}
+	if c.State.Load() != Stopped {
+		c.State.Store(Finishing)
+		c.closeDone()
+		c.State.Store(Stopped)
 	}
+}
+
+// A Probe is the context with which package scope asks a listener.Notify
+// adapter which function it wraps, to name it in stall reports: the
+// adapter answers by storing its function in Fn and returning at once,
+// without calling it. Only package scope makes Probes, and only for Funcs
+// it knows to be Notify adapters.
+type Probe struct {
+	context.Context // nil: the adapter never calls it
+	Fn              any
 }
 
 // Of returns the Core inside a *listener.Handle. Package listener sets it

@@ -10,6 +10,7 @@
 package rcu
 
 import (
+	"runtime"
 	"sync"
 	"sync/atomic"
 )
@@ -60,12 +61,22 @@ type Counts struct {
 // every idle Guard and Scope (the rejected alternative, used until the
 // Domain became lazy).
 type Domain struct {
-	// idx holds the current index in bit 0 and the hurry flag in bit 1
-	// (see Hurry). Only the grace-period runner stores it.
+	// idx holds the current index in bit 0, the hurry flag in bit 1 and
+	// the nudge in bit 2 (see Hurry and Nudge). The grace-period runner
+	// changes the index and the hurry flag; writers raise the nudge, and
+	// the reader that answers it lowers it. Every change is a
+	// compare-and-swap that keeps the other bits.
 	idx atomic.Uint32
-	// waiting is non-zero while the runner sleeps until an index drains:
-	// bit i for index i.
-	waiting atomic.Uint32
+	// handed is the turn of NextShard, under mu: a writer's field, here
+	// because this word would otherwise be padding.
+	handed uint32
+	// sleep is non-nil while the runner sleeps until an index drains: the
+	// index and the channel to wake it on. Made by the runner for each
+	// sleep and dropped after it, so that no channel outlives the wait
+	// that made it: a channel made inside a testing/synctest bubble
+	// belongs to the bubble, and touching it from outside is a fatal
+	// error.
+	sleep atomic.Pointer[sleep]
 	// base counts every section while the Domain is uncontended. Enter
 	// claims it with a compare-and-swap; a failed one means two
 	// processors collided, and readers move to shards from then on. It
@@ -83,17 +94,55 @@ type Domain struct {
 	hurrying  bool          // the runner set the hurry flag; only it reads this
 	waiters   int32         // callers blocked in Synchronize, not running
 	completed uint64        // grace periods completed
-	done      chan struct{} // closed, then replaced, when completed grows or the runner leaves
-	wake      chan struct{} // capacity 1: a pending wake-up for a sleeping runner
+	done      chan struct{} // closed and dropped when completed grows or the runner leaves; made by a waiter, nil while none waits
 }
 
-// Hurry is the bit of idx that a runner sets while a grace period that
-// its spin did not end waits for readers (see hurry, in grace.go).
-const Hurry = 2
+// The flags of the index word. A reader that finds either set takes
+// EnterSlow, which yields the processor once before it enters.
+const (
+	// Hurry is set by a runner while a grace period that its spin did
+	// not end waits for readers (see hurry, in grace.go).
+	Hurry = 2
+	// Nudge asks the next reader to yield once (see Nudge, the method).
+	Nudge = 4
+	// Yield is both: what a reader's fast path tests.
+	Yield = Hurry | Nudge
+)
 
 // Idx loads the index word: the index to count on is Idx()&1, and
-// Idx()&Hurry asks new readers to yield first (EnterSlow).
+// Idx()&Yield asks new readers to yield first (EnterSlow).
 func (d *Domain) Idx() uint32 { return d.idx.Load() }
+
+// Nudge makes the next reader that enters d yield its processor once
+// first, and lower the nudge. Writers nudge whenever goroutines of theirs
+// want a processor: when they call in, when they return, when they wake
+// or start a goroutine.
+//
+// It is for processor shortage, the common case of containers, where
+// GOMAXPROCS follows a CPU limit of one or two: a reader that never
+// blocks keeps its processor for a whole scheduler time slice (10 ms)
+// before the scheduler takes it back, while writers (Unlistens, the
+// waiters a drain has woken) sit behind it on the run queue. Yielding
+// puts the reader behind every goroutine already runnable, so they run
+// first. One yield per nudge is enough because every writer nudges again
+// when it returns: when the scheduler hands the reader its processor back
+// before every runnable writer has run (it takes a goroutine from the
+// global queue every 61 turns, and a yielding goroutine goes there), a
+// writer that ran since left a nudge for it. A writer that blocks costs
+// readers nothing more.
+//
+// Rejected alternatives: keeping readers yielding for as long as a
+// writer is in progress, which taxes every Dispatch while an Unlisten
+// waits for a blocked listener; and parking readers, as an RWMutex's
+// pending writer does, which makes Dispatch wait for Unlisten.
+func (d *Domain) Nudge() {
+	for {
+		x := d.idx.Load()
+		if x&Nudge != 0 || d.idx.CompareAndSwap(x, x|Nudge) {
+			return
+		}
+	}
+}
 
 // BaseCounts returns the uncontended counter pair for index i&1, which
 // readers count on while Table is nil.
@@ -114,7 +163,7 @@ func TryEnterBase(c *Counts) bool {
 // scope.Dispatch writes this function out in its own body (see there).
 func (d *Domain) Enter() *Counts {
 	x := d.idx.Load()
-	if x&Hurry == 0 {
+	if x&Yield == 0 {
 		if t := d.table.Load(); t == nil {
 			if c := &d.base[x&1]; TryEnterBase(c) {
 				return c
@@ -129,9 +178,10 @@ func (d *Domain) Enter() *Counts {
 }
 
 // EnterSlow is Enter's path for everything but the common case: the hurry
-// flag is up, the base pair collided, or the caller's processor has no
-// shard yet. It never waits for a grace period or a reader; making a
-// processor's shard takes the Domain's mutex for a few stores.
+// flag or the nudge is up, the base pair collided, or the caller's
+// processor has no shard yet. It never waits for a grace period or a
+// reader; making a processor's shard takes the Domain's mutex for a few
+// stores.
 //
 // With the hurry flag up, a grace period is waiting for readers still
 // inside. On an oversubscribed machine those are typically readers
@@ -145,8 +195,8 @@ func (d *Domain) Enter() *Counts {
 //go:noinline
 func (d *Domain) EnterSlow() *Counts {
 	x := d.idx.Load()
-	if x&Hurry != 0 {
-		yield()
+	if x&Yield != 0 {
+		d.Answer()
 		x = d.idx.Load()
 	}
 	i := x & 1
@@ -167,6 +217,19 @@ func (d *Domain) EnterSlow() *Counts {
 	return c
 }
 
+// Answer is what a reader that finds the hurry flag or the nudge up does
+// before it enters: it lowers the nudge, if it is up, and yields once.
+// Lowering it first leaves a nudge raised while this reader is off its
+// processor for the next reader. EnterSlow calls it; so does a caller
+// that reads the index word of d without entering d (scope's isolated
+// Dispatch, which enters its listeners' domains instead).
+func (d *Domain) Answer() {
+	if x := d.idx.Load(); x&Nudge != 0 {
+		d.idx.CompareAndSwap(x, x&^Nudge) // lost to another change: the next reader lowers it
+	}
+	runtime.Gosched()
+}
+
 // Exit ends the section counted on c. It is the unchecked half of
 // lifecycle.Ref.Exit, for callers that exit exactly once by construction.
 func (d *Domain) Exit(c *Counts) {
@@ -175,10 +238,10 @@ func (d *Domain) Exit(c *Counts) {
 }
 
 // Wake wakes a sleeping runner if it waits for the index c counts on;
-// call it right after counting an exit on c. The runner announces itself
-// before its last check of the counters and the reader counts its exit
-// before loading the runner's word; both are sequentially consistent, so
-// either the runner sees the exit or the reader sees the bit
+// call it right after counting an exit on c. The runner announces its
+// sleep before its last check of the counters and the reader counts its
+// exit before loading the announcement; both are sequentially consistent,
+// so either the runner sees the exit or the reader sees the sleep
 // (docs/design.md, the wake handshake). While no grace period sleeps,
 // this is one load of a word nobody writes.
 //
@@ -186,34 +249,98 @@ func (d *Domain) Exit(c *Counts) {
 // sleeps on one index, new readers run on the other, and waking the
 // runner for each of them would cost every such Exit a channel
 // operation. Wake is small enough to inline, so that lifecycle.Ref.Exit,
-// which calls it, inlines too.
+// which calls it, inlines too (with nothing to spare: the sleep is one
+// pointer, index and channel together, because a second load here, of a
+// separate index word, puts Ref.Exit over the inliner's budget).
 func (d *Domain) Wake(c *Counts) {
-	// waiting first: the base pairs' index is written before a runner
-	// announces itself, so reading it is ordered only after a non-zero
-	// load.
-	if w := d.waiting.Load(); w != 0 && w&c.bit != 0 {
+	// sleep first: the base pairs' bits are written before a runner
+	// announces itself, so reading c.bit is ordered only after a non-nil
+	// load. A reader that saw one sleep may wake a later one: that runner
+	// only checks the counters once more.
+	if sl := d.sleep.Load(); sl != nil && sl.bit == c.bit {
 		select {
-		case d.wake <- struct{}{}:
+		case sl.wake <- struct{}{}:
 		default: // a wake-up is already pending
 		}
 	}
+}
+
+// A sleep is a runner's announcement that it sleeps until the index whose
+// Counts.bit is bit drains, and the channel (capacity 1) that an Exit on
+// that index wakes it with.
+type sleep struct {
+	wake chan struct{}
+	bit  uint32
 }
 
 // Inside returns the number of sections that have entered and not yet
 // exited, as a sum over the counters: a snapshot for diagnostics, possibly
 // stale by the time it returns.
 func (d *Domain) Inside() int {
-	head := d.shards.Load()
-	var exits, enters uint64
-	exits = d.base[0].Exit.Load() + d.base[1].Exit.Load()
-	for s := head; s != nil; s = s.next {
-		exits += s.c[0].Exit.Load() + s.c[1].Exit.Load()
-	}
-	enters = d.base[0].Enter.Load() + d.base[1].Enter.Load()
-	for s := head; s != nil; s = s.next {
-		enters += s.c[0].Enter.Load() + s.c[1].Enter.Load()
-	}
+	var buf [64]*Shard
+	exits, enters := d.sums(d.list(buf[:0]), bothIndexes)
 	return int(enters - exits)
+}
+
+// Quiescent reports whether no section of d is in progress, in one pass
+// over the counters of both indexes: when it returns true, every section
+// that began before the call has ended, and its Exit synchronizes before
+// the return, exactly as for a grace period (it is one, for the caller:
+// Synchronize and the Scope's drains take it first). A reader whose
+// enter it does not count counted after it loaded that counter, so that
+// reader's later loads see every store made before the call (the proof
+// is that of drained: docs/design.md).
+//
+// It cannot replace the grace period: while readers keep arriving, one
+// of them may always be inside, and only the flip between two indexes
+// bounds the wait. It is the common case made cheap: no reader inside
+// at the moment a writer asks.
+func (d *Domain) Quiescent() bool {
+	var buf [64]*Shard
+	exits, enters := d.sums(d.list(buf[:0]), bothIndexes)
+	return exits == enters
+}
+
+// list appends every shard of d to buf, from the head of the list: a
+// shard pushed later is not in it.
+func (d *Domain) list(buf []*Shard) []*Shard {
+	for s := d.shards.Load(); s != nil; s = s.next {
+		buf = append(buf, s)
+	}
+	return buf
+}
+
+// The index masks of sums.
+const (
+	bothIndexes = 3
+)
+
+// sums returns the sums of the exit and the enter counters of the
+// indexes in mask (bit i for index i), on the base pair and on the
+// shards of list: every exit is read before any enter (see drained).
+func (d *Domain) sums(list []*Shard, mask uint32) (exits, enters uint64) {
+	for i := 0; i < 2; i++ {
+		if mask&(1<<i) == 0 {
+			continue
+		}
+		exits += d.base[i].Exit.Load()
+		for _, s := range list {
+			exits += s.c[i].Exit.Load()
+		}
+	}
+	if testHookBetweenSums != nil {
+		testHookBetweenSums(mask)
+	}
+	for i := 0; i < 2; i++ {
+		if mask&(1<<i) == 0 {
+			continue
+		}
+		enters += d.base[i].Enter.Load()
+		for _, s := range list {
+			enters += s.c[i].Enter.Load()
+		}
+	}
+	return exits, enters
 }
 
 // pin is Pin and Unpin in one, for the paths where a third call does not

@@ -90,25 +90,35 @@ func TestDomain_CollisionMovesReadersToShards(t *testing.T) {
 	assert.LessOrEqual(t, d.ShardCount(), runtime.GOMAXPROCS(0))
 }
 
-// ShardFor hands out distinct shards, made on demand, up to GOMAXPROCS.
-func TestDomain_ShardForIsDistinctUpToGOMAXPROCS(t *testing.T) {
-	var d rcu.Domain
+// NextShard hands out distinct shards, made on demand, up to GOMAXPROCS,
+// then wraps around; handing shards out of another Domain in between
+// does not skip any; the turn wraps around past 2^32 calls without
+// leaving the table.
+func TestDomain_NextShardIsDistinctUpToGOMAXPROCS(t *testing.T) {
+	var d, other rcu.Domain
 	n := runtime.GOMAXPROCS(0)
 	seen := map[*rcu.Shard]bool{}
 	for k := 0; k < n; k++ {
-		s := d.ShardFor(k)
+		s := d.NextShard()
+		other.NextShard()
 		assert.False(t, seen[s], "shard %d handed out twice", k)
 		seen[s] = true
 	}
-	assert.True(t, seen[d.ShardFor(n)], "then they wrap around")
+	assert.True(t, seen[d.NextShard()], "then they wrap around")
 	assert.Equal(t, n, d.ShardCount())
 
-	// A section counted on a ShardFor shard is waited for like any.
-	c := d.ShardFor(0).Counts(d.Idx())
+	// A section counted on a handed-out shard is waited for like any.
+	c := d.NextShard().Counts(d.Idx())
 	c.Enter.Add(1)
 	mustTimeOut(t, &d, "a reader on a handed-out shard is waited for")
 	d.Exit(c)
 	require.NoError(t, d.Synchronize(context.Background()))
+
+	var w rcu.Domain
+	rcu.SetHanded(&w, 1<<32-2)
+	for k := 0; k < 4; k++ {
+		assert.NotNil(t, w.NextShard(), "call %d around the wrap", k)
+	}
 }
 
 // GOMAXPROCS raised after the table was made: readers on the new
@@ -232,8 +242,8 @@ func TestDomain_ExitsSummedBeforeEnters(t *testing.T) {
 	var d rcu.Domain
 	leave := hold(t, &d) // R1, on the base pair of index 0
 	var late atomic.Int32
-	rcu.SetHookBetweenSums(func(i uint32) {
-		if i == 0 && late.Add(1) == 1 {
+	rcu.SetHookBetweenSums(func(mask uint32) {
+		if mask == 1<<0 && late.Add(1) == 1 {
 			c := d.BaseCounts(0) // R2: loaded index 0 before the flip
 			c.Enter.Add(1)
 			d.Exit(c)

@@ -15,8 +15,11 @@ func TableLen(d *Domain) int {
 // HurryFor is how long a grace period keeps the hurry flag up at most.
 const HurryFor = hurryFor
 
-// SetHookBetweenSums sets drained's test hook; nil removes it.
-func SetHookBetweenSums(f func(i uint32)) { testHookBetweenSums = f }
+// SetHookBetweenSums sets the test hook of sums; nil removes it.
+func SetHookBetweenSums(f func(mask uint32)) { testHookBetweenSums = f }
+
+// SetHanded sets the turn of NextShard.
+func SetHanded(d *Domain, v uint32) { d.handed = v }
 
 // SetHookHurry sets the hurry flag's test hook; nil removes it.
 func SetHookHurry(f func(up bool)) { testHookHurry = f }

@@ -9,18 +9,29 @@ import (
 // Synchronize waits until every section of d that began before the call
 // has ended, then returns nil; if ctx ends first it returns ctx.Err() and
 // leaves nothing behind. See lifecycle.Epoch.Synchronize for the full
-// contract, which this implements.
+// contract, which this implements. ctx must not be nil (the exported
+// callers check it).
 //
-// Concurrent calls share grace periods through completed and running,
-// kept under mu: a caller that finds no grace period running needs the
-// next one to complete (target = completed+1); one that finds one running
-// cannot use it, since it may have begun before the caller's boundary,
-// and needs the one after (completed+2). The first caller with nobody
-// running becomes the runner and runs grace periods on its own goroutine;
-// the others sleep on done. (Serving a late caller with the running
-// grace period is MUTANT_JOIN_RUNNING_GP of lifecycle/model/epoch.pml
-// and MUTANT_JOIN_RUNNING of sync.pml.)
+// The common case costs one pass over the counters: no reader inside
+// (Quiescent). Otherwise, concurrent calls share grace periods through
+// completed and running, kept under mu: a caller that finds no grace
+// period running needs the next one to complete (target = completed+1);
+// one that finds one running cannot use it, since it may have begun
+// before the caller's boundary, and needs the one after (completed+2).
+// The first caller with nobody running becomes the runner and runs grace
+// periods on its own goroutine; the others sleep on done. (Serving a late
+// caller with the running grace period is MUTANT_JOIN_RUNNING_GP of
+// lifecycle/model/epoch.pml and MUTANT_JOIN_RUNNING of sync.pml.)
+//
+// A panic that leaves Synchronize (one raised by ctx's methods) leaves
+// nothing behind either: the runner role is given up and the waiters
+// woken as for an error, and a waiter is no longer counted.
 func (d *Domain) Synchronize(ctx context.Context) error {
+	if d.Quiescent() {
+		return nil
+	}
+	ctxDone := ctx.Done() // before anything is held: it is the caller's code
+	defer d.Nudge()       // see Nudge: a writer that returns leaves one
 	d.mu.Lock()
 	target := d.completed + 1
 	if d.running {
@@ -30,19 +41,10 @@ func (d *Domain) Synchronize(ctx context.Context) error {
 		if !d.running {
 			d.running = true
 			d.mu.Unlock()
-			err := d.runGracePeriods(ctx, target)
-			d.mu.Lock()
-			if err != nil {
-				// Give up the runner role and wake the waiters: one of
-				// them takes it over if its grace period is still due.
-				// (Leaving without the broadcast strands them:
-				// MUTANT_NO_HANDOFF_BROADCAST of lifecycle/model/sync.pml;
-				// leaving running set is MUTANT_KEEP_RUNNING.)
-				d.running = false
-				d.broadcastLocked()
-				d.mu.Unlock()
+			if err := d.runGracePeriods(ctx, target); err != nil {
 				return err
 			}
+			d.mu.Lock()
 			continue
 		}
 		if d.done == nil {
@@ -55,9 +57,15 @@ func (d *Domain) Synchronize(ctx context.Context) error {
 		case <-done:
 			d.mu.Lock()
 			d.waiters--
-		case <-ctx.Done():
+		case <-ctxDone:
 			d.mu.Lock()
 			d.waiters--
+			if d.waiters == 0 {
+				// Nobody waits on done: drop it, so that the next
+				// waiter makes its own (a waiter in a synctest bubble
+				// must block on a channel of its bubble).
+				d.done = nil
+			}
 			d.mu.Unlock()
 			return ctx.Err()
 		}
@@ -71,8 +79,20 @@ func (d *Domain) Synchronize(ctx context.Context) error {
 // cleared and the waiters woken, so that one of them runs the next grace
 // period if any caller still needs it. Handing on rather than serving
 // every waiter keeps the first caller's latency at one or two grace
-// periods however many callers queue behind it.
+// periods however many callers queue behind it. It hands the role on in
+// the same way when ctx ends, and when it panics. (Leaving without the
+// broadcast strands the waiters: MUTANT_NO_HANDOFF_BROADCAST of
+// lifecycle/model/sync.pml; leaving running set is MUTANT_KEEP_RUNNING.)
 func (d *Domain) runGracePeriods(ctx context.Context, target uint64) error {
+	handedOn := false
+	defer func() {
+		if !handedOn { // ctx ended, or a panic is on its way up
+			d.mu.Lock()
+			d.running = false
+			d.broadcastLocked()
+			d.mu.Unlock()
+		}
+	}()
 	for {
 		if err := d.gracePeriod(ctx); err != nil {
 			return err
@@ -82,6 +102,7 @@ func (d *Domain) runGracePeriods(ctx context.Context, target uint64) error {
 		finished := d.completed >= target
 		if finished {
 			d.running = false // a woken waiter takes over if it needs more
+			handedOn = true
 		}
 		d.broadcastLocked()
 		d.mu.Unlock()
@@ -91,15 +112,16 @@ func (d *Domain) runGracePeriods(ctx context.Context, target uint64) error {
 	}
 }
 
-// broadcastLocked wakes every goroutine blocked in Synchronize. With no
-// waiter there is nobody to wake, and keeping the channel spares an
-// uncontended Synchronize its only allocation.
+// broadcastLocked wakes every goroutine blocked in Synchronize, and
+// nudges the readers (see Nudge): the woken goroutines want a processor.
+// done is dropped, not replaced: the next waiter makes its own.
 func (d *Domain) broadcastLocked() {
-	if d.waiters == 0 {
+	if d.done == nil {
 		return
 	}
 	close(d.done)
-	d.done = make(chan struct{})
+	d.done = nil
+	d.Nudge()
 }
 
 // gracePeriod waits for every reader that entered before it started. Only
@@ -125,38 +147,48 @@ func (d *Domain) gracePeriod(ctx context.Context) error {
 	// array spares every check the chase down the linked list, whose loads
 	// cannot overlap; up to 64 shards the array lives on the stack.
 	var buf [64]*Shard
-	list := buf[:0]
-	for s := d.shards.Load(); s != nil; s = s.next {
-		list = append(list, s)
-	}
+	list := d.list(buf[:0])
 	var h hurry
+	defer h.lower(d) // also if ctx's methods panic
 	cur := d.idx.Load() & 1
-	err := d.waitDrained(ctx, cur^1, list, &h)
-	if err == nil {
-		d.setIdx(cur ^ 1)
-		err = d.waitDrained(ctx, cur, list, &h)
+	if err := d.waitDrained(ctx, cur^1, list, &h); err != nil {
+		return err
 	}
-	h.lower(d)
-	return err
+	d.setIdx(cur ^ 1)
+	return d.waitDrained(ctx, cur, list, &h)
 }
 
-// setIdx stores the index i with the hurry flag as the runner has it.
+// setIdx stores the index i with the hurry flag as the runner has it,
+// keeping the nudge as it is.
 func (d *Domain) setIdx(i uint32) {
 	if d.hurrying {
 		i |= Hurry
 	}
-	d.idx.Store(i)
+	for {
+		x := d.idx.Load()
+		if d.idx.CompareAndSwap(x, x&Nudge|i) {
+			return
+		}
+	}
 }
 
-// The waiter's phases, bounded by time rather than by a number of scans,
-// so that a Domain with many shards does not spin longer than one with
-// few: spin while readers are likely to leave within a few hundred
-// nanoseconds; then raise the hurry flag (see hurry) and yield, which
-// lets a reader that shares our processor run before we sleep (a sleeping
-// runner woken by that reader would sit behind it on the run queue:
-// measured at around 100 µs); then sleep on the wake channel.
+// The waiter's phases: spin while readers are likely to leave within a
+// few hundred nanoseconds; then raise the hurry flag (see hurry) and
+// yield, which lets a reader that shares our processor run before we
+// sleep (a sleeping runner woken by that reader would sit behind it on
+// the run queue: measured at around 100 µs); then sleep on a wake
+// channel.
+//
+// Each phase ends after a time or after a number of checks, whichever
+// comes first. The time keeps a Domain with many shards, whose checks are
+// slow, from spinning longer than one with few; the number ends the
+// phase where the clock does not move while a goroutine runs: inside a
+// testing/synctest bubble, the clock advances only when every goroutine
+// of the bubble is blocked, so a loop that waits for time to pass while
+// it spins never ends there.
 const (
 	spinFor   = 2 * time.Microsecond
+	maxSpins  = 256 // checks; a check of a few shards takes 10-20 ns
 	yieldFor  = 20 * time.Microsecond
 	maxYields = 8
 	hurryFor  = 200 * time.Microsecond
@@ -218,7 +250,7 @@ func (d *Domain) waitDrained(ctx context.Context, i uint32, list []*Shard, h *hu
 		return ctx.Err()
 	}
 	start := time.Now()
-	for n := 1; ; n++ {
+	for n := 1; n <= maxSpins; n++ {
 		if d.drained(i, list) {
 			return nil
 		}
@@ -241,14 +273,17 @@ func (d *Domain) waitDrained(ctx context.Context, i uint32, list []*Shard, h *hu
 // other half of this handshake; MUTANT_EXIT_LOADS_WAITING_FIRST of
 // lifecycle/model shows the lost wake-up when Exit loads first).
 func (d *Domain) sleepDrained(ctx context.Context, i uint32, list []*Shard, h *hurry) error {
-	if d.wake == nil {
-		// Made by the runner, which is one goroutine at a time; a reader
-		// reads it only after seeing the waiting bit stored below.
-		d.wake = make(chan struct{}, 1)
+	// The base pairs' bits are written once, by the first runner that
+	// sleeps (runners are one goroutine at a time, handed on under mu),
+	// and read by a reader only after it has seen a sleep stored after
+	// that. Writing them on every sleep would race with a reader of an
+	// earlier sleep that is still reading them.
+	if d.base[0].bit == 0 {
 		d.base[0].bit, d.base[1].bit = 1<<0, 1<<1
 	}
-	d.waiting.Store(1 << i)
-	defer d.waiting.Store(0)
+	sl := &sleep{wake: make(chan struct{}, 1), bit: 1 << i} // this sleep's: see Domain.sleep
+	d.sleep.Store(sl)
+	defer d.sleep.Store(nil)
 	var calm <-chan time.Time
 	if d.hurrying {
 		t := time.NewTimer(hurryFor - time.Since(h.at))
@@ -257,7 +292,7 @@ func (d *Domain) sleepDrained(ctx context.Context, i uint32, list []*Shard, h *h
 	}
 	for !d.drained(i, list) {
 		select {
-		case <-d.wake:
+		case <-sl.wake:
 		case <-calm:
 			calm = nil
 			h.lower(d)
@@ -278,25 +313,15 @@ func (d *Domain) sleepDrained(ctx context.Context, i uint32, list []*Shard, h *h
 // always summed: readers counted on it before the Domain had shards still
 // exit on it (MUTANT_SKIP_BASE_WHEN_SHARDED).
 func (d *Domain) drained(i uint32, list []*Shard) bool {
-	exits := d.base[i].Exit.Load()
-	for _, s := range list {
-		exits += s.c[i].Exit.Load()
-	}
-	if testHookBetweenSums != nil {
-		testHookBetweenSums(i)
-	}
-	enters := d.base[i].Enter.Load()
-	for _, s := range list {
-		enters += s.c[i].Enter.Load()
-	}
+	exits, enters := d.sums(list, 1<<i)
 	return exits == enters
 }
 
-// testHookBetweenSums, set only by this package's tests, runs between
-// drained's two sums: where a reader that enters and exits would pair its
-// exit with another reader's enter if the sums were taken the other way
-// round (TestDomain_ExitsSummedBeforeEnters).
-var testHookBetweenSums func(i uint32)
+// testHookBetweenSums, set only by this package's tests, runs between the
+// two sums of sums, with its mask: where a reader that enters and exits
+// would pair its exit with another reader's enter if the sums were taken
+// the other way round (TestDomain_ExitsSummedBeforeEnters).
+var testHookBetweenSums func(mask uint32)
 
 // State returns whether a goroutine is running grace periods, how many
 // callers wait behind it and how many grace periods have completed, so

@@ -39,7 +39,5 @@ func Pin() int {
 // Unpin ends a Pin; here it has nothing to do.
 func Unpin() {}
 
-func yield() { runtime.Gosched() }
-
 // ProcMode names the processor lookup compiled in.
 const ProcMode = "pool"

@@ -3,7 +3,6 @@
 package rcu
 
 import (
-	"runtime"
 	_ "unsafe" // for go:linkname
 )
 
@@ -32,8 +31,6 @@ func Pin() int { return runtimeProcPin() }
 
 // Unpin ends a Pin.
 func Unpin() { runtimeProcUnpin() }
-
-func yield() { runtime.Gosched() }
 
 // ProcMode names the processor lookup compiled in, for tests and
 // benchmarks.

@@ -101,7 +101,12 @@ func (d *Domain) growLocked(p int) *Table {
 func (d *Domain) shardFor(p int) *Shard {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	t := d.growLocked(p)
+	return d.shardLocked(d.growLocked(p), p)
+}
+
+// shardLocked is shardFor with mu held and t the current table, which
+// has a slot for p.
+func (d *Domain) shardLocked(t *Table, p int) *Shard {
 	if s := t.slots[p].Load(); s != nil {
 		return s
 	}
@@ -112,13 +117,20 @@ func (d *Domain) shardFor(p int) *Shard {
 	return s
 }
 
-// ShardFor returns a shard for a caller that will count on it from now
-// on without asking for its processor (scope.Dispatcher): the shard of
-// processor k modulo GOMAXPROCS, made if needed. Callers pass a fresh k
-// each time (a counter), so that the shards handed out one after the
-// other are distinct up to GOMAXPROCS of them.
-func (d *Domain) ShardFor(k int) *Shard {
-	return d.shardFor(k % len(d.collide().slots))
+// NextShard returns a shard for a caller that will count on it from now
+// on without asking for its processor (scope.Dispatcher): the shards of
+// the processors in turn, made if needed, so that the shards handed out
+// by one Domain one after the other are distinct up to GOMAXPROCS of
+// them, whatever other Domains hand out in between. The turn is kept
+// per Domain, under mu, in an unsigned counter: it wraps around after
+// 2^32 calls and never yields a negative slot.
+func (d *Domain) NextShard() *Shard {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	t := d.growLocked(0)
+	p := int(d.handed % uint32(len(t.slots)))
+	d.handed++
+	return d.shardLocked(t, p)
 }
 
 // ShardCount returns how many shards the Domain has made, for tests and
