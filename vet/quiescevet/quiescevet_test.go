@@ -27,3 +27,9 @@ func TestSectionSelfWaits(t *testing.T) {
 func TestLostRef(t *testing.T) {
 	analysistest.Run(t, analysistest.TestData(), quiescevet.Analyzer, "lostref")
 }
+
+// TestLimits pins down the limits the documentation states: misuses the
+// analyzer does not see, and a false report it makes.
+func TestLimits(t *testing.T) {
+	analysistest.Run(t, analysistest.TestData(), quiescevet.Analyzer, "limits")
+}

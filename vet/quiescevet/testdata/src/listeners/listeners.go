@@ -145,3 +145,37 @@ func owner(ctx context.Context, s *scope.Scope[event], h *listener.Handle) {
 	h.Wait(ctx)
 	s.Close(ctx)
 }
+
+// A generic caller: the receiver is a Scope[E] of a type parameter.
+func generic[E any](s *scope.Scope[E], h *listener.Handle) {
+	s.Listen("x", func(ctx context.Context, ev E) listener.Result {
+		s.Unlisten(ctx, h) // want `Unlisten of scope s`
+		return listener.Defer
+	})
+}
+
+// Elements of a slice by the same constant index are the same Scope;
+// by another index they are not.
+func indexed(scopes []*scope.Scope[event], i, j int, h *listener.Handle) {
+	scopes[0].Listen("x", func(ctx context.Context, ev event) listener.Result {
+		scopes[0].Close(ctx) // want `Close of scope scopes\[0\]`
+		scopes[1].Close(ctx)
+		return listener.Defer
+	})
+	scopes[i].Listen("y", func(ctx context.Context, ev event) listener.Result {
+		scopes[i].Unlisten(ctx, h) // want `Unlisten of scope scopes\[i\]`
+		scopes[j].Unlisten(ctx, h)
+		return listener.Defer
+	})
+}
+
+// build returns a listener kept in a variable first.
+func buildReturnsVariable(s *scope.Scope[event]) {
+	s.ListenSelf("x", func(self *listener.Handle) listener.Func[event] {
+		fn := func(ctx context.Context, ev event) listener.Result {
+			self.Wait(ctx) // want `Wait on self`
+			return listener.Defer
+		}
+		return fn
+	})
+}

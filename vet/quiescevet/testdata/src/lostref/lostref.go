@@ -206,3 +206,33 @@ func panics(e *lifecycle.Epoch, cond bool) {
 	}
 	r.Exit()
 }
+
+func tryEnterTaglessSwitch(g *lifecycle.Guard) error {
+	r, ok := g.TryEnter()
+	switch {
+	case !ok:
+		return errBusy
+	}
+	defer r.Exit()
+	return nil
+}
+
+func tryEnterForOK(g *lifecycle.Guard) {
+	r, ok := g.TryEnter()
+	for ok {
+		r.Exit()
+		r, ok = g.TryEnter()
+	}
+}
+
+// A tagged switch compares with its tag: no condition on ok is known, so
+// the path where ok is true and nothing exits is found.
+func tryEnterTaggedSwitch(g *lifecycle.Guard, n int) {
+	r, ok := g.TryEnter() // want `lost Ref`
+	switch n {
+	case 1:
+		if ok {
+			r.Exit()
+		}
+	}
+}

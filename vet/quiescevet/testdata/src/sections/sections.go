@@ -165,3 +165,30 @@ func literalOfItsOwn(ctx context.Context, e *lifecycle.Epoch) func() {
 	defer r.Exit()
 	return func() { e.Synchronize(ctx) }
 }
+
+// Nested sections of one Epoch: the Synchronize is inside the outer one,
+// and reported once.
+func nested(ctx context.Context, e *lifecycle.Epoch) {
+	outer := e.Enter()
+	inner := e.Enter()
+	inner.Exit()
+	e.Synchronize(ctx) // want `Synchronize of epoch e inside its own section \(entered at line \d+\)`
+	outer.Exit()
+}
+
+// An Epoch embedded in the caller's type.
+type embedded struct{ lifecycle.Epoch }
+
+func (x *embedded) promoted(ctx context.Context) {
+	r := x.Enter()
+	x.Synchronize(ctx) // want `Synchronize of epoch x inside its own section`
+	r.Exit()
+}
+
+// A Ref variable declared before the call.
+func declaredBefore(ctx context.Context, e *lifecycle.Epoch) {
+	var r lifecycle.Ref
+	r = e.Enter()
+	e.Synchronize(ctx) // want `Synchronize of epoch e`
+	r.Exit()
+}
