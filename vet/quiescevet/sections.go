@@ -18,10 +18,9 @@ type section struct {
 	// node is the statement that makes the call, as the CFG holds it:
 	// the paths to look at begin right after it.
 	node ast.Node
-	// ref is the local variable the Ref is kept in; nil when the Ref is
-	// discarded or exited by a deferred call on the spot (defer
-	// e.Enter().Exit()), so that the section lasts until the function
-	// returns.
+	// ref is the local variable the Ref is kept in; nil when its Exit
+	// is deferred on the spot (defer e.Enter().Exit()), so that the
+	// section lasts until the function returns.
 	ref *types.Var
 	// ok is TryEnter's second result, if kept: paths on which it is
 	// false have no section.
@@ -61,11 +60,15 @@ func (c *checker) checkEnter(call *ast.CallExpr, kind callKind, recv ast.Expr, s
 		c.pass.ReportRangef(call, "lost Ref: the Ref from %s is discarded, so its section never ends: keep it and call its Exit", what)
 	}
 
+	// A discarded Ref is reported here and only here: keeping it
+	// decides where the section ends, so a report at every later wait
+	// would add nothing, and for a TryEnter expected to fail (probing a
+	// closed Guard) it would be wrong.
 	parent, i := parentOf(stack)
 	switch p := parent.(type) {
 	case *ast.ExprStmt:
 		discarded()
-		s.node = p
+		return
 	case *ast.SelectorExpr: // e.Enter().Exit: exited on the spot, or at return if deferred
 		if i < 2 || p.Sel.Name != "Exit" {
 			return
@@ -123,25 +126,18 @@ func (c *checker) checkEnter(call *ast.CallExpr, kind callKind, recv ast.Expr, s
 			})
 		}
 	}
-	if s.ref == nil && !s.deferred {
-		// Discarded: the lost-Ref report at the call names the cause,
-		// and keeping the Ref decides where the section ends. A report
-		// at every later wait would add nothing, and for a TryEnter
-		// that is expected to fail (probing a closed Guard) it would be
-		// wrong.
-		return
-	}
 	if s.ref != nil {
 		s.deferred = hasDeferredUse(info, fn, s.ref)
 	}
 	c.selfWaits(g, start, at, s)
 }
 
-// keptIn records in s where the Ref (and ok) of the call are assigned,
-// from the assignment's left-hand side. It reports a Ref assigned to _ as
-// discarded, and returns false when the Ref goes anywhere but a local
-// variable of fn (a field, a global, a map or slice element, a variable of
-// an enclosing function): it escapes.
+// keptIn records in s the variables the Ref (and ok) of the call are
+// assigned to, from the assignment's left-hand side, and reports whether
+// there is anything more to check. A Ref assigned to _ is reported as
+// discarded; one assigned anywhere but a local variable of fn (a field,
+// a global, a map or slice element, a variable of an enclosing function)
+// escapes.
 func (c *checker) keptIn(s *section, fn ast.Node, lhs []ast.Expr, discarded func()) bool {
 	info := c.pass.TypesInfo
 	id, ok := ast.Unparen(lhs[0]).(*ast.Ident)
@@ -150,13 +146,13 @@ func (c *checker) keptIn(s *section, fn ast.Node, lhs []ast.Expr, discarded func
 	}
 	if id.Name == "_" {
 		discarded()
-	} else {
-		v, ok := info.ObjectOf(id).(*types.Var)
-		if !ok || v.Pos() < fn.Pos() || v.Pos() >= fn.End() {
-			return false
-		}
-		s.ref = v
+		return false
 	}
+	v, ok := info.ObjectOf(id).(*types.Var)
+	if !ok || v.Pos() < fn.Pos() || v.Pos() >= fn.End() {
+		return false
+	}
+	s.ref = v
 	if s.kind == guardTryEnter && len(lhs) == 2 {
 		if id, ok := ast.Unparen(lhs[1]).(*ast.Ident); ok && id.Name != "_" {
 			s.ok, _ = info.ObjectOf(id).(*types.Var)
@@ -384,7 +380,7 @@ func (c *checker) selfWaits(g *cfg.CFG, b *cfg.Block, at int, s *section) {
 					ended = true
 					return false
 				case k == target && sameExpr(info, recv, s.recv):
-					report(n, n.Fun.(*ast.SelectorExpr).Sel.Name)
+					report(n, ast.Unparen(n.Fun).(*ast.SelectorExpr).Sel.Name)
 				}
 			case *ast.Ident:
 				ended = s.ref != nil && info.Uses[n] == s.ref
@@ -402,10 +398,21 @@ func (c *checker) selfWaits(g *cfg.CFG, b *cfg.Block, at int, s *section) {
 // hasDeferredUse reports whether fn defers a use of v (defer r.Exit(),
 // or a deferred closure that mentions r), outside nested functions.
 func hasDeferredUse(info *types.Info, fn ast.Node, v *types.Var) bool {
+	var body *ast.BlockStmt
+	switch fn := fn.(type) {
+	case *ast.FuncDecl:
+		body = fn.Body
+	case *ast.FuncLit:
+		body = fn.Body
+	}
 	found := false
-	ast.Inspect(fn, func(n ast.Node) bool {
-		if d, ok := n.(*ast.DeferStmt); ok && mentions(info, d, v) {
-			found = true
+	ast.Inspect(body, func(n ast.Node) bool {
+		switch n := n.(type) {
+		case *ast.DeferStmt:
+			found = found || mentions(info, n, v)
+			return false
+		case *ast.FuncLit:
+			return false
 		}
 		return !found
 	})

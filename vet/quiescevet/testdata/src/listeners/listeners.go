@@ -67,7 +67,8 @@ func listenSelfBuildReturns(s *scope.Scope[event]) {
 // goroutine, before the listener returns.
 func deferredAndCalledOnTheSpot(s *scope.Scope[event], h *listener.Handle) {
 	s.Listen("x", func(ctx context.Context, ev event) listener.Result {
-		defer s.Unlisten(ctx, h) // want `Unlisten of scope s`
+		defer s.Unlisten(ctx, h)              // want `Unlisten of scope s`
+		defer func() { s.Unlisten(ctx, h) }() // want `Unlisten of scope s`
 		func() {
 			s.Close(ctx) // want `Close of scope s`
 		}()

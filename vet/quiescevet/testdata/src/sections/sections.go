@@ -181,7 +181,7 @@ type embedded struct{ lifecycle.Epoch }
 
 func (x *embedded) promoted(ctx context.Context) {
 	r := x.Enter()
-	x.Synchronize(ctx) // want `Synchronize of epoch x inside its own section`
+	(x.Synchronize)(ctx) // want `Synchronize of epoch x inside its own section`
 	r.Exit()
 }
 
