@@ -92,8 +92,12 @@ func (s *Scope[E]) queueLocked(c *handle.Core) bool {
 		s.drains++
 		return true
 	}
+	if s.ep.Quiescent() {
+		s.finishLocked(c)
+		s.finishPendingLocked()
+		return false
+	}
 	s.pending = append(s.pending, c)
-	s.finishPendingIfQuiescentLocked()
 	return s.claimDrainLocked()
 }
 
@@ -102,12 +106,19 @@ func (s *Scope[E]) queueLocked(c *handle.Core) bool {
 // the check, so none of those Dispatches can be calling them. (The
 // batch a drainer has taken out of pending is its own to finish.)
 func (s *Scope[E]) finishPendingIfQuiescentLocked() {
-	if len(s.pending) == 0 || !s.ep.Quiescent() {
-		return
+	if len(s.pending) > 0 && s.ep.Quiescent() {
+		s.finishPendingLocked()
 	}
-	s.finishLocked(s.pending...)
-	clear(s.pending)
-	s.pending = s.pending[:0]
+}
+
+// finishPendingLocked finishes every pending listener, after a check that
+// found the shared epoch quiescent, and settles.
+func (s *Scope[E]) finishPendingLocked() {
+	if len(s.pending) > 0 {
+		s.finishLocked(s.pending...)
+		clear(s.pending)
+		s.pending = s.pending[:0]
+	}
 	s.settleLocked()
 }
 
@@ -224,12 +235,20 @@ func (s *Scope[E]) drainIsolated(ctx context.Context, c *handle.Core) error {
 }
 
 // finishLocked moves drained listeners to Stopped, closing their Done,
-// and makes a new table once half of the current one's entries are dead:
-// a copy of n/2 entries per n/2 drained listeners keeps Unlisten
-// amortized O(1). Dispatch then walks at most twice the live entries, and
-// the table holds at most four times as many slots (a copy leaves room
-// for as many again): the usual hysteresis of a dynamic array, without
-// which a shrinking table would be copied on every Unlisten.
+// and makes a new table once half of the current one's entries, and at
+// least minDead, are dead: a copy of n/2 entries per n/2 drained
+// listeners keeps Unlisten amortized O(1). Dispatch then walks at most
+// twice the live entries plus minDead, and the table holds at most four
+// times as many slots plus 2*minDead (a copy leaves room for as many
+// again): the usual hysteresis of a dynamic array, without which a
+// shrinking table would be copied on every Unlisten.
+//
+// minDead keeps a Scope whose few listeners come and go from copying, and
+// so allocating, on every other Unlisten: its appends then copy the table
+// when it is full, and its Unlistens allocate nothing. An allocation now
+// and then takes tens of microseconds (a fresh page, a span to sweep),
+// which is most of Unlisten's 99th percentile on one processor when
+// every other Unlisten allocates.
 func (s *Scope[E]) finishLocked(cs ...*handle.Core) {
 	for _, c := range cs {
 		c.Finish()
@@ -239,10 +258,14 @@ func (s *Scope[E]) finishLocked(cs ...*handle.Core) {
 		return
 	}
 	t.dead += int32(len(cs))
-	if n := t.n.Load(); 2*t.dead >= n {
+	if n := t.n.Load(); 2*t.dead >= n && t.dead >= minDead {
 		s.tab.Store(t.copyLive(nil))
 	}
 }
+
+// minDead is the least number of dead entries that finishLocked copies
+// the table for.
+const minDead = 4
 
 // settleLocked is called under mu after every change that can end a wait:
 // it wakes the waiters whose wait is over (wait.go), and lets a closed

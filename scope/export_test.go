@@ -18,6 +18,9 @@ func Tables[E any](s *Scope[E]) (entries, capacity int) {
 	return int(t.n.Load()), len(t.entries)
 }
 
+// MinDead is the least number of dead entries a table drops with a copy.
+const MinDead = minDead
+
 // Sizes of unexported types, for TestDocumentedSizes.
 var (
 	IsoHandleSize = unsafe.Sizeof(isoHandle{})

@@ -178,13 +178,14 @@ func TestListen_TenThousandOneByOneStaysCheap(t *testing.T) {
 	require.NoError(t, s.Close(bg))
 }
 
-// The entries Dispatch walks stay within twice the live listeners plus a
-// constant, and the table's capacity within four times (a copy leaves
-// room for as many again, and the next copy comes when half are dead):
-// while listeners are added one by one, through long runs of Listen and
-// Unlisten at a steady count, and while they are removed one by one.
+// The entries Dispatch walks stay within twice the live listeners plus
+// MinDead, and the table's capacity within four times plus 2*MinDead (a
+// copy leaves room for as many again, and the next copy comes when half
+// are dead, and at least MinDead): while listeners are added one by one,
+// through long runs of Listen and Unlisten at a steady count, and while
+// they are removed one by one.
 func TestListen_TableCapacityWithinTwiceLive(t *testing.T) {
-	const slack = 4
+	const slack = 2 * scope.MinDead
 	// check records the worst excess over the bound, reported once.
 	type worst struct {
 		capOver, entriesOver int
@@ -196,14 +197,14 @@ func TestListen_TableCapacityWithinTwiceLive(t *testing.T) {
 		if over := capacity - (4*live + slack); over > w.capOver {
 			w.capOver, w.capAt = over, fmt.Sprintf("%s: capacity %d for %d live listeners (%d entries)", when, capacity, live, entries)
 		}
-		if over := entries - (2*live + slack); over > w.entriesOver {
+		if over := entries - (2*live + scope.MinDead); over > w.entriesOver {
 			w.entriesOver, w.entriesAt = over, fmt.Sprintf("%s: %d entries for %d live listeners", when, entries, live)
 		}
 	}
 	report := func(t *testing.T, w *worst) {
 		t.Helper()
 		t.Run("entries walked", func(t *testing.T) {
-			assert.Zero(t, w.entriesOver, "entries over 2*live+%d; worst %s", slack, w.entriesAt)
+			assert.Zero(t, w.entriesOver, "entries over 2*live+%d; worst %s", scope.MinDead, w.entriesAt)
 		})
 		t.Run("capacity", func(t *testing.T) {
 			assert.Zero(t, w.capOver, "capacity over 4*live+%d; worst %s", slack, w.capAt)

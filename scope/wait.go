@@ -40,8 +40,7 @@ func (s *Scope[E]) Unlisten(ctx context.Context, h *listener.Handle) error {
 	if err != nil {
 		return err
 	}
-	s.ep.Nudge() // see rcu.Domain.Nudge: a writer nudges when it calls in
-	defer s.ep.Nudge()
+	defer s.ep.Nudge() // see rcu.Domain.Nudge: a writer that returns leaves one
 	won, drain := s.stop(c)
 	if s.selfWait(c, won) {
 		if drain {
@@ -75,7 +74,6 @@ func (o *owner[E]) WaitCore(ctx context.Context, c *handle.Core) error {
 	if s.selfWait(c, false) {
 		return s.selfWaitError(opWait, c)
 	}
-	s.ep.Nudge()
 	defer s.ep.Nudge()
 	return s.wait(ctx, opWait, c, snapshotsBegun())
 }
@@ -115,7 +113,6 @@ func (s *Scope[E]) Close(ctx context.Context) error {
 	}
 	since := snapshotsBegun()
 	s.mustBeMade()
-	s.ep.Nudge()
 	defer s.ep.Nudge()
 	s.mu.Lock()
 	var iso []*handle.Core

@@ -21,9 +21,10 @@ const (
 	Active int32 = iota
 	Stopping
 	Stopped
-	// Finishing is internal: Done is being closed, and Stopped follows.
-	// Every reader but Handle.State treats it as Stopping (not Active,
-	// not Stopped); Handle.State waits it out (Observed).
+	// Finishing is internal: Done, which somebody asked for, is being
+	// closed, and Stopped follows. Every reader but Handle.State treats
+	// it as Stopping (not Active, not Stopped); Handle.State waits it out
+	// (Observed).
 	Finishing
 )
 
@@ -56,9 +57,9 @@ type Core struct {
 	Iso *rcu.Domain
 	// done is made by the first call of Done, since most listeners are
 	// never watched, and closed by Finish. (The scope's own waits do not
-	// use it: see scope's waiter.) Pointer to a channel
-	// rather than the channel: sync/atomic has no channel type, and the
-	// cell is allocated only when someone waits.
+	// use it: see scope's waiter.) Pointer to a channel rather than the
+	// channel: sync/atomic has no channel type, and the cell is
+	// allocated only when someone asks.
 	done atomic.Pointer[chan struct{}]
 }
 
@@ -74,60 +75,65 @@ func (c *Core) Done() <-chan struct{} {
 	return *c.done.Load() // Finish or another Done got there first
 }
 
-// Observed returns the listener's state as its Handle reports it: State,
-// except that Finishing, which only Finish and Abandon store, and only
-// for the moment between two stores, is waited out. Whoever loads State as
-// Stopped finds Done closed, because Done is closed first; waiting out
-// Finishing makes the converse hold too: whoever has seen Done closed
-// observes Stopped. (Receiving from Done to tell would touch a channel
-// that may belong to a testing/synctest bubble the caller is not in.)
+// Observed returns the listener's state as its Handle reports it: Stopped
+// as soon as Done is closed, even before the store of Stopped. Finishing
+// closes Done first, so that whoever loads State as Stopped finds Done
+// closed; Observed makes the converse hold too: whoever has seen Done
+// closed observes Stopped. It never touches the channel (a receive to
+// tell whether it is closed would touch a channel that may belong to a
+// testing/synctest bubble the caller is not in): when nobody has asked
+// for Done, closing it is storing closedDone, which a load tells; when
+// somebody has, Finishing marks the few instructions between the close
+// and the store of Stopped, and Observed waits them out.
 func (c *Core) Observed() int32 {
 	for {
 		st := c.State.Load()
-		if st != Finishing {
-			return st
+		if st == Finishing {
+			runtime.Gosched() // the finisher is between the close and its store
+			continue
 		}
-		runtime.Gosched() // the finisher is between its two stores
+		if st != Stopped && c.done.Load() == closedDone {
+			return Stopped
+		}
+		return st
 	}
 }
 
-// closedDone is what Finish stores when nobody has asked for Done yet.
+// closedDone is what finishing stores when nobody has asked for Done yet.
 var closedDone = func() *chan struct{} {
 	ch := make(chan struct{})
 	close(ch)
 	return &ch
 }()
 
-// Finish moves a Stopping listener to Stopped, closing Done first: whoever
-// loads State as Stopped finds Done closed. The caller must have waited
-// for a grace period that began after the listener left Active, and must
-// hold its owner's mutex, which every change of State holds (so that
-// two calls cannot both close Done). Finish of a listener that is not
-// Stopping does nothing.
+// Finish moves a Stopping listener to Stopped, closing Done first. The
+// caller must have waited for a grace period that began after the
+// listener left Active, and must hold its owner's mutex, which every
+// change of State holds (so that two calls cannot both close Done).
+// Finish of a listener that is not Stopping does nothing.
 func (c *Core) Finish() {
 	if c.State.Load() == Stopping {
-		c.State.Store(Finishing)
-		c.closeDone()
-		c.State.Store(Stopped)
-	}
-}
-
-func (c *Core) closeDone() {
-	if !c.done.CompareAndSwap(nil, closedDone) {
-		close(*c.done.Load())
+		c.finish()
 	}
 }
 
 // Abandon finishes a Core that was never published, from Active or
-// Stopping: no reader can have seen it, so no grace period is needed. As
-// for Finish, Done is closed before State is stored, and the caller holds
-// the owner's mutex.
+// Stopping: no reader can have seen it, so no grace period is needed. The
+// caller holds the owner's mutex, as for Finish.
 func (c *Core) Abandon() {
 	if c.State.Load() != Stopped {
-		c.State.Store(Finishing)
-		c.closeDone()
-		c.State.Store(Stopped)
+		c.finish()
 	}
+}
+
+func (c *Core) finish() {
+	if c.done.CompareAndSwap(nil, closedDone) {
+		c.State.Store(Stopped)
+		return
+	}
+	c.State.Store(Finishing)
+	close(*c.done.Load())
+	c.State.Store(Stopped)
 }
 
 // A Probe is the context with which package scope asks a listener.Notify

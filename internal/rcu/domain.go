@@ -277,8 +277,7 @@ type sleep struct {
 // exited, as a sum over the counters: a snapshot for diagnostics, possibly
 // stale by the time it returns.
 func (d *Domain) Inside() int {
-	var buf [64]*Shard
-	exits, enters := d.sums(d.list(buf[:0]), bothIndexes)
+	exits, enters := d.sumAll()
 	return int(enters - exits)
 }
 
@@ -296,9 +295,30 @@ func (d *Domain) Inside() int {
 // bounds the wait. It is the common case made cheap: no reader inside
 // at the moment a writer asks.
 func (d *Domain) Quiescent() bool {
-	var buf [64]*Shard
-	exits, enters := d.sums(d.list(buf[:0]), bothIndexes)
+	exits, enters := d.sumAll()
 	return exits == enters
+}
+
+// sumAll sums the counters of both indexes, every exit before any enter
+// (see drained), walking the list of shards from its head twice. A shard
+// pushed between the two walks is summed for its enters only, which can
+// only make the sums differ: a false "not quiescent", never a false
+// "quiescent". (Copying the list into an array, as a grace period does
+// for its many checks, costs more than it saves for one pass.)
+func (d *Domain) sumAll() (exits, enters uint64) {
+	head := d.shards.Load()
+	exits = d.base[0].Exit.Load() + d.base[1].Exit.Load()
+	for s := head; s != nil; s = s.next {
+		exits += s.c[0].Exit.Load() + s.c[1].Exit.Load()
+	}
+	if testHookBetweenSums != nil {
+		testHookBetweenSums(bothIndexes)
+	}
+	enters = d.base[0].Enter.Load() + d.base[1].Enter.Load()
+	for s := d.shards.Load(); s != nil; s = s.next {
+		enters += s.c[0].Enter.Load() + s.c[1].Enter.Load()
+	}
+	return exits, enters
 }
 
 // list appends every shard of d to buf, from the head of the list: a
