@@ -68,8 +68,8 @@ type Func[E any] func(ctx context.Context, ev E) Result
 // reports ErrNilFunc. Stall reports and errors name such a listener by
 // fn's function, as for any other.
 //
-// Notify is not inlined, so that its adapter has one name, by which the
-// scope recognizes it.
+// Notify is not inlined, so that its adapters for one E are one function,
+// which the scope recognizes.
 //
 //go:noinline
 func Notify[E any](fn func(ctx context.Context, ev E)) Func[E] {

@@ -4,7 +4,6 @@ import (
 	"context"
 
 	"github.com/quiesce/quiesce/internal/handle"
-	"github.com/quiesce/quiesce/internal/rcu"
 )
 
 // The drain: a listener leaves Active (Stop, Unlisten or Close), then
@@ -278,12 +277,4 @@ func (s *Scope[E]) settleLocked() {
 		}
 	}
 	s.wakeLocked()
-}
-
-// epochOf returns the domain that the calls of c count on.
-func (s *Scope[E]) epochOf(c *handle.Core) *rcu.Domain {
-	if c.Iso != nil {
-		return c.Iso
-	}
-	return &s.ep
 }

@@ -36,3 +36,23 @@ func Draining[E any](s *Scope[E]) bool {
 }
 
 func Index[E any](s *Scope[E]) uint32 { return s.ep.Idx() & 1 }
+
+// DispatcherShard returns the shard d counts on, nil for an isolated
+// Scope, as an opaque pointer to compare.
+func DispatcherShard[E any](d *Dispatcher[E]) unsafe.Pointer { return unsafe.Pointer(d.sh) }
+
+// ProfilesTaken returns how many goroutine profiles stall reports and
+// wait errors have taken so far, in the whole program.
+func ProfilesTaken() uint64 { return profiles.begun.Load() }
+
+// Waiters returns how many goroutines are registered as blocked in a wait
+// of s.
+func Waiters[E any](s *Scope[E]) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for w := s.waiters; w != nil; w = w.next {
+		n++
+	}
+	return n
+}

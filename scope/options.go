@@ -1,8 +1,6 @@
 package scope
 
 import (
-	"time"
-
 	"github.com/quiesce/quiesce/listener"
 )
 
@@ -12,10 +10,9 @@ type Option interface {
 }
 
 type options struct {
-	onPanic     func(listenerName string, recovered any) listener.Result
-	stallAfter  time.Duration
-	stallReport func(Stall)
-	isolated    bool
+	onPanic  func(listenerName string, recovered any) listener.Result
+	warn     *stallWarning
+	isolated bool
 }
 
 type optionFunc func(*options)

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"sync"
 	"sync/atomic"
-	"time"
 	"unsafe"
 
 	"github.com/quiesce/quiesce/internal/handle"
@@ -88,14 +87,14 @@ type scopeFields struct {
 	onPanic func(listenerName string, recovered any) listener.Result
 
 	// The second line: writers only (Listen, Stop, the drains).
-	name        string
-	mu          sync.Mutex
-	active      atomic.Int32 // listeners in Active, for Len (sync/atomic's: 4 bytes, go.uber.org/atomic's 8)
-	drains      int32        // drains in flight (under mu); see drain.go
-	pending     []*handle.Core
-	waiters     *waiter // goroutines blocked in Unlisten, Handle.Wait or Close, listed through next; see wait.go
-	stallAfter  time.Duration
-	stallReport func(Stall)
+	name    string
+	mu      sync.Mutex
+	active  atomic.Int32 // listeners in Active, for Len (sync/atomic's: 4 bytes, go.uber.org/atomic's 8)
+	drains  int32        // drains in flight (under mu); see drain.go
+	pending []*handle.Core
+	waiters *waiter       // goroutines blocked in Unlisten, Handle.Wait or Close, listed through next; see wait.go
+	warn    *stallWarning // WithStallWarning's, nil without it
+	attr    *attribution  // the profile culprits were last named from; see stall.go
 	// t0 is the first listener table, with room for one listener, so
 	// that a Scope with one listener costs no allocation but the
 	// listener's own.
@@ -116,7 +115,7 @@ func New[E any](name string, opts ...Option) *Scope[E] {
 		opt.apply(&o)
 	}
 	s.onPanic = o.onPanic
-	s.stallAfter, s.stallReport = o.stallAfter, o.stallReport
+	s.warn = o.warn
 	s.t0.iso = o.isolated
 	s.t0.slow = o.isolated || o.onPanic != nil
 	s.t0.entries = s.t0buf[:]

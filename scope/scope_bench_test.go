@@ -632,3 +632,103 @@ func BenchmarkSelfWaitCost(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkStallStorm measures what timed-out waits cost the rest of a
+// program of 10,000 goroutines: an unrelated goroutine sleeps for a
+// millisecond per iteration, and lateness is how much longer than that
+// it took to run again (p50-ns, p99-ns, max-ns). storm=none is the
+// baseline; storm=unlisten runs, for the whole benchmark, a round of 20
+// Unlistens at once with 1 ms deadlines behind one stuck listener every
+// 10 ms (2,000 timed-out Unlistens a second): every one of them times
+// out and names the culprit. profiles is the number of goroutine
+// profiles that naming took in the whole run.
+func BenchmarkStallStorm(b *testing.B) {
+	for _, storm := range []string{"none", "unlisten"} {
+		b.Run("goroutines=10000/storm="+storm, func(b *testing.B) {
+			benchStallStorm(b, storm == "unlisten")
+		})
+	}
+}
+
+func benchStallStorm(b *testing.B, storm bool) {
+	const goroutines, waits = 10_000, 20
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := 0; i < goroutines; i++ {
+		wg.Add(1)
+		go func() { defer wg.Done(); <-stop }()
+	}
+	defer wg.Wait()
+	defer close(stop)
+
+	var rounds atomic.Int64
+	profiles0 := scope.ProfilesTaken()
+	if storm {
+		s := scope.New[int]("storm")
+		inside, unstick := make(chan struct{}), make(chan struct{})
+		if _, err := s.Listen("stuck", func(context.Context, int) listener.Result {
+			close(inside)
+			<-unstick
+			return listener.Allow
+		}); err != nil {
+			b.Fatal(err)
+		}
+		wg.Add(1)
+		go func() { defer wg.Done(); s.Dispatch(bg, 0) }()
+		<-inside
+		quit := make(chan struct{})
+		var stormer sync.WaitGroup
+		stormer.Add(1)
+		go func() {
+			defer stormer.Done()
+			for {
+				select {
+				case <-quit:
+					return
+				default:
+				}
+				var round sync.WaitGroup
+				for i := 0; i < waits; i++ {
+					h, err := s.Listen("victim", noop)
+					if err != nil {
+						panic(err)
+					}
+					round.Add(1)
+					go func() {
+						defer round.Done()
+						ctx, cancel := context.WithTimeout(bg, time.Millisecond)
+						defer cancel()
+						if err := s.Unlisten(ctx, h); err == nil {
+							panic("an Unlisten behind a stuck listener returned nil")
+						}
+					}()
+				}
+				round.Wait()
+				rounds.Add(1)
+				time.Sleep(10 * time.Millisecond)
+			}
+		}()
+		// The storm ends before the listener is released: an Unlisten
+		// behind it then would return nil.
+		defer close(unstick)
+		defer stormer.Wait()
+		defer close(quit)
+	}
+
+	lat := make([]time.Duration, b.N)
+	b.ResetTimer()
+	for i := range lat {
+		t0 := time.Now()
+		time.Sleep(time.Millisecond) // lateness: how much longer than this it takes
+		lat[i] = time.Since(t0) - time.Millisecond
+	}
+	b.StopTimer()
+	slices.Sort(lat)
+	b.ReportMetric(float64(percentile(lat, 50)), "p50-ns")
+	b.ReportMetric(float64(percentile(lat, 99)), "p99-ns")
+	b.ReportMetric(float64(lat[len(lat)-1]), "max-ns")
+	if storm {
+		b.ReportMetric(float64(rounds.Load())/b.Elapsed().Seconds(), "rounds/s")
+		b.ReportMetric(float64(scope.ProfilesTaken()-profiles0), "profiles")
+	}
+}

@@ -656,6 +656,43 @@ func TestSelfWait_ListenSelfBuildInsideACallUnlistensItself(t *testing.T) {
 	})
 }
 
+// A ListenSelf build run inside a call of the same scope that hands its
+// Handle to a goroutine which stops it, then waits for it with
+// Handle.Wait: the Handle was never registered, so no grace period waits
+// on its account, and the Stop finishes it at once. Only a certain
+// self-wait is reported: this one is not, in either build, and the Wait
+// returns nil once the goroutine has stopped the Handle.
+func TestSelfWait_NeverRegisteredHandleIsNotOne(t *testing.T) {
+	eachSwCase(t, func(t *testing.T, c swCase) {
+		s := c.newScope()
+		dispatch := c.dispatch(s)
+		var child *listener.Handle
+		var childErr error
+		var w timedWait
+		stopped := make(chan bool, 1)
+		_, err := s.Listen("parent", func(ctx context.Context, ev int) listener.Result {
+			if ev == 0 {
+				child, childErr = s.ListenSelf("child", func(self *listener.Handle) listener.Func[int] {
+					go func() { stopped <- self.Stop() }()
+					ctx, cancel := waitCtx(ctx, false)
+					defer cancel()
+					w = timeIt(func() error { return self.Wait(ctx) })
+					return answer(listener.Deny)
+				})
+			}
+			return listener.Allow
+		})
+		require.NoError(t, err)
+		assert.Equal(t, listener.Allow, dispatch(bg, 0))
+		require.NoError(t, w.err, "not a self-wait")
+		assert.True(t, within(t, stopped, "the goroutine's Stop"))
+		require.NoError(t, childErr)
+		assert.Equal(t, listener.Stopped, child.State())
+		assert.Equal(t, listener.Allow, dispatch(bg, 1), "never registered, never called")
+		require.NoError(t, s.Close(bg))
+	})
+}
+
 // A wait, from inside a Dispatch, for a listener whose drain had already
 // begun (its grace period running, the index flipped) before that
 // Dispatch entered is not a self-wait: the grace period does not wait for

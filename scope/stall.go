@@ -1,6 +1,7 @@
 package scope
 
 import (
+	"context"
 	"reflect"
 	"runtime"
 	"strings"
@@ -9,6 +10,8 @@ import (
 	"time"
 
 	"github.com/quiesce/quiesce/internal/handle"
+	"github.com/quiesce/quiesce/internal/rcu"
+	"github.com/quiesce/quiesce/listener"
 )
 
 // A Stall describes an Unlisten, Close or Handle.Wait that has waited for
@@ -60,10 +63,15 @@ func WithStallWarning(after time.Duration, report func(Stall)) Option {
 	if after <= 0 || report == nil {
 		panic("scope: WithStallWarning needs a positive duration and a non-nil report func")
 	}
-	return optionFunc(func(o *options) {
-		o.stallAfter = after
-		o.stallReport = report
-	})
+	w := &stallWarning{after: after, report: report}
+	return optionFunc(func(o *options) { o.warn = w })
+}
+
+// stallWarning is WithStallWarning's configuration, apart from the Scope,
+// whose second line it would not fit in.
+type stallWarning struct {
+	after  time.Duration
+	report func(Stall)
 }
 
 // stall describes the wait for c (nil for Close) that has lasted waited
@@ -75,22 +83,21 @@ func (s *Scope[E]) stall(c *handle.Core, waited time.Duration, since uint64) Sta
 	}
 	st.Running = s.culprits(c, since)
 	if s.tab.Load().iso {
-		for _, e := range s.candidates(c) {
-			st.Inside += e.Iso.Inside()
-		}
+		s.eachCandidate(c, func(e *handle.Core) { st.Inside += e.Iso.Inside() })
 	} else {
 		st.Inside = s.ep.Inside()
 	}
 	return st
 }
 
-// candidates are the listeners that may be holding a wait for c up: c
-// itself if it is isolated, else every listener of s that is not Stopped
-// (all of them are in the current table, or in the table Close left;
-// see table).
-func (s *Scope[E]) candidates(c *handle.Core) []*handle.Core {
+// eachCandidate calls f, under mu, for each listener that may be holding
+// a wait for c up: c itself if it is isolated, else every listener of s
+// that is not Stopped (all of them are in the current table, or in the
+// table Close left; see table). f must not call back into s.
+func (s *Scope[E]) eachCandidate(c *handle.Core, f func(*handle.Core)) {
 	if c != nil && c.Iso != nil {
-		return []*handle.Core{c}
+		f(c)
+		return
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -99,67 +106,117 @@ func (s *Scope[E]) candidates(c *handle.Core) []*handle.Core {
 	if !t.closed {
 		entries = entries[:t.n.Load()]
 	}
-	var out []*handle.Core
 	for _, e := range entries {
 		if e.State.Load() != handle.Stopped {
-			out = append(out, e)
+			f(e)
 		}
 	}
-	return out
 }
 
 // culprits names the listeners whose calls hold up a wait for c (nil for
 // Close) that began when since profiles had begun. Isolated listeners
 // count their own calls. A shared epoch counts only the Scope's calls
-// together, so a goroutine profile taken after the wait began says which
-// listeners are running: the function a Dispatch frame called is the
-// listener's.
+// together, so a goroutine profile says which listeners are running: the
+// function a Dispatch frame called is the listener's. The profile is one
+// begun after the wait began, or the one the Scope used last if the
+// calls holding the wait up are exactly those of then (attribution).
+// Beyond a profile, if one is needed, it costs a look at every listener
+// not yet Stopped.
 func (s *Scope[E]) culprits(c *handle.Core, since uint64) []string {
-	cands := s.candidates(c)
 	var names []string
 	if s.tab.Load().iso {
-		for _, e := range cands {
+		s.eachCandidate(c, func(e *handle.Core) {
 			if e.Iso.Inside() > 0 {
 				names = append(names, e.Name)
 			}
-		}
+		})
 		return names
 	}
-	if s.ep.Inside() == 0 || len(cands) == 0 {
+	if s.ep.Inside() == 0 {
 		return nil
 	}
-	running := runningListenerFuncs(since)
-	for _, e := range cands {
-		if running[funcName[E](e)] {
-			names = append(names, e.Name)
+	sums := s.ep.IndexSums() // before the profile: see attribution
+	s.mu.Lock()
+	if a := s.attr; a != nil && a.sameCalls(sums) {
+		for _, e := range a.culprits {
+			if e.State.Load() != handle.Stopped {
+				names = append(names, e.Name)
+			}
 		}
+		s.mu.Unlock()
+		return names
 	}
+	s.mu.Unlock()
+	running := runningListenerFuncs(since)
+	var found []*handle.Core
+	if len(running) > 0 {
+		notify := notifyCode[E]()
+		s.eachCandidate(c, func(e *handle.Core) {
+			if running[listenerCode[E](e, notify)] {
+				found = append(found, e)
+				names = append(names, e.Name)
+			}
+		})
+	}
+	s.mu.Lock()
+	s.attr = &attribution{sums: sums, culprits: found}
+	s.mu.Unlock()
 	return names
 }
 
-// funcName returns the name of c's function as a stack shows it: for a
-// listener.Notify adapter, the name of the function it wraps, which it
-// tells when asked with a handle.Probe. Method values are named by their
-// method ("-fm" trimmed), as a stack shows the method under the wrapper.
-func funcName[E any](c *handle.Core) string {
+// An attribution is what a Scope last named culprits from: the listeners
+// a goroutine profile found running, with the epoch's counters read just
+// before the profile began. A later wait uses it again, without a
+// profile, if on some index the counters are the same and a call is
+// inside: the counters only grow, so no call has entered or left that
+// index since, and the calls inside it are those that were inside
+// during the profile. That is the case of a stuck listener and the waits
+// that time out behind it, one after the other: while a grace period
+// waits for an index, new calls count on the other one. The culprits are
+// kept, not the profile: a listener registered since cannot be running
+// in a Dispatch that was inside then (a Dispatch calls only listeners
+// registered before it began), so reusing costs a look at the culprits
+// alone, however many listeners have stopped behind them.
+type attribution struct {
+	sums     [2]rcu.IndexSums
+	culprits []*handle.Core
+}
+
+func (a *attribution) sameCalls(now [2]rcu.IndexSums) bool {
+	for i := range now {
+		if now[i] == a.sums[i] && now[i].Enters > now[i].Exits {
+			return true
+		}
+	}
+	return false
+}
+
+// listenerCode returns the entry of the function that a stack shows as
+// c's, when Dispatch calls c: the code of c's func value, as reflect tells
+// it, except for a listener.Notify adapter (notify is their code), which a
+// stack shows calling the function it wraps: the adapter tells which
+// when asked with a handle.Probe. A method value's code is its wrapper
+// ("-fm"), which the stack shows between Dispatch and the method.
+//
+// It reads no memory of the closure itself: the identity of a listener is
+// what it was registered with, its func value.
+func listenerCode[E any](c *handle.Core, notify uintptr) uintptr {
 	fn := fnOf[E](c)
-	name := codeName(reflect.ValueOf(fn).Pointer())
-	if strings.HasPrefix(name, listenerPkg+"Notify[") {
+	pc := reflect.ValueOf(fn).Pointer()
+	if pc == notify {
 		var p handle.Probe
 		var zero E
 		fn(&p, zero)
 		if p.Fn != nil {
-			name = codeName(reflect.ValueOf(p.Fn).Pointer())
+			pc = reflect.ValueOf(p.Fn).Pointer()
 		}
 	}
-	return strings.TrimSuffix(name, "-fm")
+	return pc
 }
 
-func codeName(pc uintptr) string {
-	if f := runtime.FuncForPC(pc); f != nil {
-		return f.Name()
-	}
-	return ""
+// notifyCode returns the code of listener.Notify's adapters for E.
+func notifyCode[E any]() uintptr {
+	return reflect.ValueOf(listener.Notify(func(context.Context, E) {})).Pointer()
 }
 
 const (
@@ -170,25 +227,32 @@ const (
 // profiles is the goroutine profile that names culprits, shared by the
 // whole program: taking one reads every goroutine's stack, so one at a
 // time is taken, and a wait uses the last one if it began after the wait
-// did (it then shows the listeners running during the wait), else it
-// takes a new one. The mutex, rather than a channel, is what concurrent
-// waits queue on: a channel made inside a testing/synctest bubble could
-// not be used by a wait outside it.
+// did (it then shows the listeners running during the wait). The mutex,
+// rather than a channel, is what concurrent waits queue on: a channel
+// made inside a testing/synctest bubble could not be used by a wait
+// outside it.
+//
+// Rejected alternative: rationing profiles by time (one per so many
+// times the last one's duration). A wait refused a profile would name
+// nobody, in an order of waits no caller controls; and the time of a
+// testing/synctest bubble is not the time outside it. The reuse of
+// attributions (see attribution) covers the storm that rationing was
+// for: waits timing out one after another behind the same stuck calls.
 var profiles struct {
 	begun atomic.Uint64 // profiles begun so far
 	mu    sync.Mutex
-	seq   uint64          // the number of the last profile (under mu)
-	funcs map[string]bool // its result (under mu)
+	seq   uint64           // the number of the last profile (under mu)
+	funcs map[uintptr]bool // its result (under mu)
 }
 
 // snapshotsBegun returns the number of profiles begun so far: a wait that
 // records it when it begins may use any profile numbered above it.
 func snapshotsBegun() uint64 { return profiles.begun.Load() }
 
-// runningListenerFuncs returns the names of the functions that Dispatch
+// runningListenerFuncs returns the entries of the functions that Dispatch
 // frames are calling, on every goroutine, from a profile begun after
 // since profiles had begun.
-func runningListenerFuncs(since uint64) map[string]bool {
+func runningListenerFuncs(since uint64) map[uintptr]bool {
 	profiles.mu.Lock()
 	defer profiles.mu.Unlock()
 	if profiles.seq > since {
@@ -200,9 +264,15 @@ func runningListenerFuncs(since uint64) map[string]bool {
 }
 
 // dispatchCallees takes a goroutine profile and returns, for every
-// Dispatch frame in it, the function that frame called, past Dispatch's
-// own helpers and the Notify adapter. Called under profiles.mu.
-func dispatchCallees() map[string]bool {
+// Dispatch frame in it, the entry of the function that frame called, past
+// Dispatch's own helpers and the Notify adapter. Called under
+// profiles.mu.
+//
+// Only the stacks with a Dispatch frame are symbolized, and a return
+// address is looked up once per profile, however many goroutines share
+// it: in a program of many goroutines, most are parked at the same few
+// places, and none is in a Dispatch.
+func dispatchCallees() map[uintptr]bool {
 	var recs []runtime.StackRecord
 	for {
 		n, ok := runtime.GoroutineProfile(recs)
@@ -214,30 +284,48 @@ func dispatchCallees() map[string]bool {
 		// next try, which stops the world again, is the last.
 		recs = make([]runtime.StackRecord, n+n/4+16)
 	}
-	running := make(map[string]bool)
-	var names []string
+	inDispatch := make(map[uintptr]bool) // by return address
+	running := make(map[uintptr]bool)
+	var frames []runtime.Frame
 	for i := range recs {
-		names = names[:0]
-		frames := runtime.CallersFrames(recs[i].Stack())
+		stack := recs[i].Stack()
+		found := false
+		for _, pc := range stack {
+			d, ok := inDispatch[pc]
+			if !ok {
+				f := runtime.FuncForPC(pc - 1)
+				d = f != nil && isDispatch(f.Name())
+				inDispatch[pc] = d
+			}
+			if d {
+				found = true
+				break
+			}
+		}
+		if !found {
+			continue
+		}
+		frames = frames[:0]
+		it := runtime.CallersFrames(stack)
 		for {
-			f, more := frames.Next()
-			names = append(names, f.Function)
+			f, more := it.Next()
+			frames = append(frames, f)
 			if !more {
 				break
 			}
 		}
-		// names run from the innermost call out; walk them outward-in,
+		// frames run from the innermost call out; walk them outward-in,
 		// so that each Dispatch frame is followed by what it called.
-		for k := len(names) - 1; k > 0; k-- {
-			if !isDispatch(names[k]) {
+		for k := len(frames) - 1; k > 0; k-- {
+			if !isDispatch(frames[k].Function) {
 				continue
 			}
 			for j := k - 1; j >= 0; j-- {
-				f := names[j]
+				f := frames[j].Function
 				if strings.HasPrefix(f, scopePkg) || strings.HasPrefix(f, listenerPkg) {
 					continue // Dispatch's helpers, listener.Notify's adapter
 				}
-				running[strings.TrimSuffix(f, "-fm")] = true
+				running[frames[j].Entry] = true
 				break
 			}
 		}

@@ -53,7 +53,7 @@ func (s *Scope[E]) Unlisten(ctx context.Context, h *listener.Handle) error {
 	// warning it waits instead, so that the report comes from the waiting
 	// goroutine while the drain runs elsewhere.
 	if drain {
-		if s.stallReport != nil {
+		if s.warn != nil {
 			s.goDrain(c)
 		} else if err := s.drainHere(ctx, c); err != nil {
 			return s.waitError(ctx, opUnlisten, c, since)
@@ -157,7 +157,7 @@ func (s *Scope[E]) Close(ctx context.Context) error {
 		}
 	}
 	if drainer {
-		if selfWait || s.stallReport != nil {
+		if selfWait || s.warn != nil {
 			s.goDrain(nil)
 		} else if err := s.drainShared(ctx, nil); err != nil {
 			return s.waitError(ctx, opClose, nil, since)
@@ -247,8 +247,8 @@ func (s *Scope[E]) wait(ctx context.Context, op string, c *handle.Core, since ui
 
 	var stall <-chan time.Time
 	start := time.Now()
-	if s.stallReport != nil {
-		t := time.NewTimer(s.stallAfter)
+	if s.warn != nil {
+		t := time.NewTimer(s.warn.after)
 		defer t.Stop()
 		stall = t.C
 	}
@@ -258,7 +258,7 @@ func (s *Scope[E]) wait(ctx context.Context, op string, c *handle.Core, since ui
 			return nil
 		case <-stall:
 			stall = nil
-			s.stallReport(s.stall(c, time.Since(start), since))
+			s.warn.report(s.stall(c, time.Since(start), since))
 		case <-ctxDone:
 			return s.waitError(ctx, op, c, since)
 		}

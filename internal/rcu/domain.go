@@ -321,6 +321,23 @@ func (d *Domain) sumAll() (exits, enters uint64) {
 	return exits, enters
 }
 
+// IndexSums are the sums of one index's counters: a reader inside it is
+// one entered and not exited.
+type IndexSums struct{ Exits, Enters uint64 }
+
+// IndexSums returns the sums of the counters of each index, the exits of
+// each read before its enters (see drained): two results equal on an index
+// mean that no reader entered or left it in between, the counters only
+// growing.
+func (d *Domain) IndexSums() (sums [2]IndexSums) {
+	var buf [64]*Shard
+	list := d.list(buf[:0])
+	for i := range sums {
+		sums[i].Exits, sums[i].Enters = d.sums(list, 1<<i)
+	}
+	return sums
+}
+
 // list appends every shard of d to buf, from the head of the list: a
 // shard pushed later is not in it.
 func (d *Domain) list(buf []*Shard) []*Shard {
