@@ -40,12 +40,12 @@ type Stall struct {
 // listener counts its own calls, and the names are exact. Otherwise the
 // scope counts only calls of all its listeners together, and the names
 // come from a goroutine profile (runtime.GoroutineProfile): a goroutine
-// inside a Dispatch is running the listener whose function Dispatch
-// called. Listeners that share a function (made by one closure, or with
-// the same method) are told apart only by the calls, so all of them are
-// named when one runs; a function that is a listener of two scopes is
-// named in the reports of both; a call more than about 30 frames deeper
-// than its Dispatch is not seen.
+// inside a Dispatch (or a Decide) is running the listener whose function
+// it called. Listeners that share a function (made by one closure, or
+// with the same method) are told apart only by the calls, so all of them
+// are named when one runs; a function that is a listener of two scopes
+// is named in the reports of both; a call more than about 30 frames
+// deeper than its Dispatch is not seen.
 //
 // The profile does not stop the world while it reads the stacks (only
 // for two short pauses), but it reads every goroutine's stack: it costs
@@ -245,8 +245,9 @@ func dispatchCallees() map[string]bool {
 	return running
 }
 
-// isDispatch reports whether f is Scope.Dispatch or Dispatcher.Dispatch.
+// isDispatch reports whether f is Dispatch or Decide of a Scope or a
+// Dispatcher: the frames whose callees are listeners.
 func isDispatch(f string) bool {
-	return strings.HasPrefix(f, scopePkg) && strings.HasSuffix(f, ").Dispatch") &&
+	return strings.HasPrefix(f, scopePkg) && (strings.HasSuffix(f, ").Dispatch") || strings.HasSuffix(f, ").Decide")) &&
 		(strings.HasPrefix(f, scopePkg+"(*Scope[") || strings.HasPrefix(f, scopePkg+"(*Dispatcher["))
 }
