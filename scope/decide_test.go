@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -200,6 +201,35 @@ func TestDecide_PanicsAsDispatch(t *testing.T) {
 			ctx, cancel := context.WithTimeout(bg, long)
 			defer cancel()
 			require.NoError(t, s.Unlisten(ctx, bad), "a panicking Decide left a reference behind")
+		})
+	}
+}
+
+// A listener that calls runtime.Goexit ends the goroutine of its Decide,
+// which releases its epoch reference on the way out, as Dispatch does:
+// an Unlisten afterwards returns at once.
+func TestDecide_GoexitReleasesTheEpoch(t *testing.T) {
+	for _, o := range decideOptions {
+		t.Run(o.name, func(t *testing.T) {
+			s := scope.New[int]("decide", o.opts(denyHandler)...)
+			h, err := s.Listen("quitter", func(context.Context, int) listener.Result {
+				runtime.Goexit()
+				return listener.Allow
+			})
+			require.NoError(t, err)
+			for _, via := range decidersOf(s) {
+				returned, ended := false, make(chan struct{})
+				go func() {
+					defer close(ended)
+					via.decide(bg, 0)
+					returned = true
+				}()
+				within(t, ended, "the goroutine of "+via.name+".Decide")
+				assert.False(t, returned, "%s.Decide returned after Goexit", via.name)
+			}
+			ctx, cancel := context.WithTimeout(bg, long)
+			defer cancel()
+			require.NoError(t, s.Unlisten(ctx, h), "a Decide that ended in Goexit left a reference behind")
 		})
 	}
 }
