@@ -57,7 +57,8 @@ func (d *Dispatcher[E]) Dispatch(ctx context.Context, ev E) listener.Result {
 		return listener.Defer
 	}
 	if t.slow {
-		return s.dispatchSlow(ctx, ev, t.entries[:n], t.iso, d.sh)
+		res, _ := s.dispatchSlow(ctx, ev, t.entries[:n], t.iso, d.sh)
+		return res
 	}
 	x := s.ep.Idx()
 	var c *rcu.Counts

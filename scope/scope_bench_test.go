@@ -169,6 +169,49 @@ func benchDispatch(b *testing.B, impl string, listeners int, parallel bool) {
 	}
 }
 
+// BenchmarkDecide measures Decide against its baseline, Dispatch over the
+// same Scope, to 1 and 16 listeners from one goroutine: what naming the
+// deciding listener costs (the target is at most 1.10× with one
+// listener). answer=defer: every listener is noop, and Decide names
+// nobody; answer=allow: the last listener answers Allow instead, so
+// that Decide keeps its entry and copies its name out.
+func BenchmarkDecide(b *testing.B) {
+	for _, n := range []int{1, 16} {
+		for _, answer := range []string{"defer", "allow"} {
+			for _, impl := range []string{"dispatch", "decide"} {
+				name := fmt.Sprintf("listeners=%d/answer=%s/impl=%s", n, answer, impl)
+				b.Run(name, func(b *testing.B) { benchDecide(b, impl, n, answer == "allow") })
+			}
+		}
+	}
+}
+
+// allow is the listener of BenchmarkDecide's answer=allow: noop's twin
+// that answers Allow.
+func allow(context.Context, int) listener.Result { return listener.Allow }
+
+func benchDecide(b *testing.B, impl string, listeners int, allowLast bool) {
+	b.ReportAllocs()
+	fns := noops(listeners)
+	if allowLast {
+		fns[len(fns)-1] = allow
+	}
+	s := newScope(b, fns)
+	b.ResetTimer()
+	switch impl {
+	case "dispatch":
+		for i := 0; i < b.N; i++ {
+			s.Dispatch(bg, i)
+		}
+	case "decide":
+		for i := 0; i < b.N; i++ {
+			s.Decide(bg, i)
+		}
+	default:
+		b.Fatalf("unknown impl %q", impl)
+	}
+}
+
 // BenchmarkListenUnlisten measures one Listen and one Unlisten while no
 // Dispatch is running, with 1, 100 or 10,000 other listeners registered:
 // the cost of registering and retiring a listener when there is nothing

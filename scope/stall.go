@@ -2,6 +2,7 @@ package scope
 
 import (
 	"context"
+	"log/slog"
 	"reflect"
 	"runtime"
 	"strings"
@@ -15,7 +16,12 @@ import (
 )
 
 // A Stall describes an Unlisten, Close or Handle.Wait that has waited for
-// longer than the duration given to WithStallWarning.
+// longer than the duration given to WithStallWarning. It is a
+// slog.LogValuer, so that a report can hand it to a logger whole:
+//
+//	scope.WithStallWarning(time.Second, func(st scope.Stall) {
+//		logger.Warn("stall", "stall", st)
+//	})
 type Stall struct {
 	Scope    string        // the scope's name
 	Listener string        // the listener waited for; "" for Close
@@ -28,6 +34,37 @@ type Stall struct {
 	// the wait up, by the names they were registered with (see
 	// WithStallWarning for how they are found).
 	Running []string
+}
+
+var _ slog.LogValuer = Stall{}
+
+// LogValue returns st as a log/slog group with the keys scope, listener,
+// waited, inside and running, in that order, so that
+// logger.Warn("stall", "stall", st) prints, with a slog.TextHandler,
+//
+//	level=WARN msg=stall stall.scope=fileop stall.listener=quick stall.waited=1.5s stall.inside=1 stall.running=[audit]
+//
+// waited is a duration: the text handler writes it as
+// time.Duration.String does, the JSON handler as an integer of
+// nanoseconds. running is a list of names, never null: [audit] in text,
+// as fmt prints it (and quoted when it holds a space: "[audit quota]"),
+// an array in JSON, and empty, [], when no listener was found.
+func (st Stall) LogValue() slog.Value {
+	// A list rather than the names joined with commas, which would read
+	// a little better in text but give JSON a string to split, wrongly
+	// if a name has a comma; never nil, so that JSON shows an empty list
+	// as [], not null.
+	running := st.Running
+	if running == nil {
+		running = []string{}
+	}
+	return slog.GroupValue(
+		slog.String("scope", st.Scope),
+		slog.String("listener", st.Listener),
+		slog.Duration("waited", st.Waited),
+		slog.Int("inside", st.Inside),
+		slog.Any("running", running),
+	)
 }
 
 // WithStallWarning makes every Unlisten, Close and Handle.Wait that is
@@ -43,12 +80,12 @@ type Stall struct {
 // listener counts its own calls, and the names are exact. Otherwise the
 // scope counts only calls of all its listeners together, and the names
 // come from a goroutine profile (runtime.GoroutineProfile): a goroutine
-// inside a Dispatch is running the listener whose function Dispatch
-// called. Listeners that share a function (made by one closure, or with
-// the same method) are told apart only by the calls, so all of them are
-// named when one runs; a function that is a listener of two scopes is
-// named in the reports of both; a call more than about 30 frames deeper
-// than its Dispatch is not seen.
+// inside a Dispatch (or a Decide) is running the listener whose function
+// it called. Listeners that share a function (made by one closure, or
+// with the same method) are told apart only by the calls, so all of them
+// are named when one runs; a function that is a listener of two scopes
+// is named in the reports of both; a call more than about 30 frames
+// deeper than its Dispatch is not seen.
 //
 // The profile does not stop the world while it reads the stacks (only
 // for two short pauses), but it reads every goroutine's stack: it costs
@@ -333,8 +370,9 @@ func dispatchCallees() map[uintptr]bool {
 	return running
 }
 
-// isDispatch reports whether f is Scope.Dispatch or Dispatcher.Dispatch.
+// isDispatch reports whether f is Dispatch or Decide of a Scope or a
+// Dispatcher: the frames whose callees are listeners.
 func isDispatch(f string) bool {
-	return strings.HasPrefix(f, scopePkg) && strings.HasSuffix(f, ").Dispatch") &&
+	return strings.HasPrefix(f, scopePkg) && (strings.HasSuffix(f, ").Dispatch") || strings.HasSuffix(f, ").Decide")) &&
 		(strings.HasPrefix(f, scopePkg+"(*Scope[") || strings.HasPrefix(f, scopePkg+"(*Dispatcher["))
 }

@@ -133,7 +133,7 @@ const (
 
 // subjects are quiesce's dispatch paths in bench/, baselines the rest.
 var (
-	subjects  = []string{"quiesce", "dispatcher", "quiesce-isolated"}
+	subjects  = []string{"quiesce", "quiesce-decide", "dispatcher", "quiesce-isolated"}
 	baselines = []string{"mutex", "rwmutex", "counter", "xsync", "floor", "none"}
 	gmps      = []int{1, 2, 64, 256} // the GOMAXPROCS of the memory and grace-period benchmarks
 )
