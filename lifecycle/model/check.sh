@@ -90,8 +90,10 @@ section "--- epoch.pml: real model ---------------------------------------------
 check model.safety.bounded          PASS   $E "$IT"                 "$SAFE" "$B"         6  500
 check model.safety.unbounded        PASS   $E "-DUNBOUNDED"         "$SAFE" "$U -w25"   45 1900
 check model.liveness                PASS   $E "-DLIVENESS"          "$LIVE" "$U -a -f"  18  250
+check model.safety.quick            PASS   $E "$IT -DQUICK"         "$SAFE" "$B"        65 2400
 section "--- epoch.pml: mutants (each must be REJECTED) --------------------------"
 check mutant.a.enters_first         ASSERT $E "$IT -DMUTANT_ENTERS_FIRST"          "$SAFE" "$B"  1 160
+check mutant.a2.quick_enters_first  ASSERT $E "$IT -DQUICK -DMUTANT_QUICK_ENTERS_FIRST" "$SAFE" "$B" 1 160
 check mutant.b.skip_first_wait      ASSERT $E "$IT -DMUTANT_SKIP_FIRST_WAIT"       "$SAFE" "$B"  2 240
 check mutant.c.single_index.safety  PASS   $E "$IT -DMUTANT_SINGLE_INDEX"          "$SAFE" "$B"  1 180
 check mutant.c.single_index.liveness CYCLE $E "-DLIVENESS -DMUTANT_SINGLE_INDEX"   "$LIVE" "$U -a -f" 1 140

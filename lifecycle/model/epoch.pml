@@ -16,8 +16,20 @@
  *                 abstracted away in this build (they touch neither idx
  *                 nor the counters, so they are stuttering steps for the
  *                 claim; see README).
+ *   -DQUICK       the bounded build, with the quick grace period
+ *                 (rcu.Domain.Quiescent) that Synchronize and every Stop
+ *                 take first: one pass over both indexes' counters, every
+ *                 exit before any enter, and no grace period at all if
+ *                 they balance.  A build of its own because it multiplies
+ *                 the state space by about five.  Bounded only: while
+ *                 readers cycle through sections between its loads, the
+ *                 difference of its sums has no bound, so counters that
+ *                 wrap (UNBOUNDED) would alias; Go's do not wrap.
+ *
  * Mutants:
  *   -DMUTANT_ENTERS_FIRST          drained() sums enter before exit
+ *   -DMUTANT_QUICK_ENTERS_FIRST    (with QUICK) the quick grace
+ *                                  period sums enter before exit
  *   -DMUTANT_SKIP_FIRST_WAIT       Synchronize skips the wait on the
  *                                  inactive index (first waitDrained)
  *   -DMUTANT_SINGLE_INDEX          one index, no flip
@@ -104,6 +116,32 @@ inline drained(k, ok)
 #endif
 }
 
+/* quiescent(ok): the quick grace period.  Every exit of both indexes,
+ * then every enter, one atomic load per step; no reader inside iff the
+ * sums are equal. */
+inline quiescent(ok)
+{
+#ifdef MUTANT_QUICK_ENTERS_FIRST
+	se = enter[C(0, 0)];
+	se = se + enter[C(0, 1)];
+	se = se + enter[C(1, 0)];
+	se = se + enter[C(1, 1)];
+	sx = exit[C(0, 0)];
+	sx = sx + exit[C(0, 1)];
+	sx = sx + exit[C(1, 0)];
+	d_step { sx = sx + exit[C(1, 1)]; ok = (sx == se); sx = 0; se = 0 }
+#else
+	sx = exit[C(0, 0)];
+	sx = sx + exit[C(0, 1)];
+	sx = sx + exit[C(1, 0)];
+	sx = sx + exit[C(1, 1)];
+	se = enter[C(0, 0)];
+	se = se + enter[C(0, 1)];
+	se = se + enter[C(1, 0)];
+	d_step { se = se + enter[C(1, 1)]; ok = (sx == se); sx = 0; se = 0 }
+#endif
+}
+
 inline wait_drained(k)
 {
 	do
@@ -137,6 +175,15 @@ proctype Updater(byte l)
 
 	listening[l] = 0;       /* Unlisten step 1: state := Stopping    */
 
+#ifdef QUICK
+	/* The quick grace period: with no reader inside, nothing to wait for. */
+	quiescent(ok);
+	if
+	:: ok -> ok = 0; goto unlistened_l
+	:: else -> skip
+	fi;
+#endif
+
 #ifdef MUTANT_JOIN_RUNNING_GP
 	atomic {
 		if
@@ -161,6 +208,9 @@ proctype Updater(byte l)
 #endif
 
 	/* Unlisten(l) returns: nobody may be inside l, nobody may call it later */
+#ifdef QUICK
+unlistened_l:
+#endif
 	atomic {
 		assert(inside[l] == 0);
 		returned[l] = 1;
