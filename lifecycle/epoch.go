@@ -151,21 +151,22 @@ func (e *Epoch) Inside() int {
 	return e.d.Inside()
 }
 
-// ErrSelfWait: Epoch.Synchronize, or Guard.Close, called by a goroutine
-// inside a critical section of the same Epoch or Guard: the grace period
-// would wait for the caller's own section, which cannot end while the
-// caller waits. Builds with the race detector (go test -race, the race
-// build tag) detect it, as Linux's lockdep detects synchronize_srcu inside
-// a read section of the same domain, and the call returns an error
-// wrapping ErrSelfWait at once, leaving nothing behind (a Guard stays
-// closed). Other builds do not (knowing which goroutine entered costs
-// about a microsecond per Enter), and the call waits until its context
-// ends.
+// ErrSelfWait is the error of a wait that waits for itself, and so can
+// never end: Synchronize called inside a section of the same Epoch, Close
+// inside a section of the same Guard (and, in package scope, Unlisten,
+// Close or Handle.Wait inside a call of the same Scope: scope.ErrSelfWait
+// is this same value). Exit the section first; a listener stops itself
+// with its Handle's Stop, which never waits.
 //
-// A section belongs to the goroutine that entered it until its Ref exits:
-// a goroutine that hands its Ref to another and then synchronizes is
-// reported too, although the other goroutine may exit it.
-var ErrSelfWait = errors.New("lifecycle: wait from inside a section of the same domain")
+// Only builds with the race detector (go test -race, the race build tag)
+// detect a self-wait, and there the call returns an error wrapping
+// ErrSelfWait at once, leaving nothing behind (a Guard stays closed);
+// other builds wait until the context ends (docs/design.md, §3.9, says
+// why and what detection would cost). A section belongs to the goroutine
+// that entered it until its Ref exits: a goroutine that hands its Ref to
+// another and then synchronizes is reported too, although the other
+// goroutine may exit it.
+var ErrSelfWait = errors.New("lifecycle: wait from inside a section it waits for")
 
 func errSelfWait(op string) error {
 	return fmt.Errorf("lifecycle: %s from inside a section it would wait for: %w", op, ErrSelfWait)

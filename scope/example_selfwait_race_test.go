@@ -37,7 +37,7 @@ func ExampleErrSelfWait() {
 	fmt.Println(s.Dispatch(context.Background(), "second"), s.Len())
 	// Output:
 	// true
-	// scope: unlisten "selfish" from "events": scope: wait from inside a call of the same scope
+	// scope: unlisten "selfish" from "events": lifecycle: wait from inside a section it waits for
 	// inside its call: Stopping
 	// after the Dispatch: Stopped
 	// Defer 0

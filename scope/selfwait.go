@@ -1,37 +1,35 @@
 package scope
 
 import (
-	"errors"
 	"fmt"
 	"slices"
 	"unsafe"
 
 	"github.com/quiesce/quiesce/internal/handle"
 	"github.com/quiesce/quiesce/internal/selfwait"
+	"github.com/quiesce/quiesce/lifecycle"
 )
 
-// ErrSelfWait: a wait that can never end, because the waiting goroutine
-// is itself inside a call of the Scope it waits for. An Unlisten, Close
-// or Handle.Wait called from a listener of the same Scope (or from the
-// panic handler, or from anything they call on their goroutine) waits for
-// a drain that waits for the Dispatch making the call: without a
-// deadline, forever. In a Scope made WithIsolation, only a wait for the
-// listener whose call the goroutine is in (or Close) is a self-wait.
+// ErrSelfWait is the error of an Unlisten, Close or Handle.Wait called
+// inside a call of the same Scope (from a listener, the panic handler, or
+// anything they call on their goroutine): the wait waits for the Dispatch
+// making it, and so can never end. A listener stops itself with its
+// Handle's Stop, which never waits. In a Scope made WithIsolation, only a
+// wait for the listener whose call the goroutine is in, or Close, is a
+// self-wait.
 //
-// Builds with the race detector (go test -race, the race build tag)
-// detect it on the calling goroutine, as Linux's lockdep detects
-// synchronize_srcu inside a read section of the same domain, and the call
-// then returns an error wrapping ErrSelfWait at once, having done what can
-// be done without waiting: the listener (for Close, every listener) is
-// stopped, as Stop would leave it, and its Done still closes once its
-// calls have returned. Only a certain self-wait is reported: a wait for a
-// listener whose drain had already begun when the caller's Dispatch
-// entered may end, and is left to its context. Other
-// builds do not detect it (finding the goroutine costs a microsecond per
-// Dispatch) and the call waits until its context ends; WithStallWarning
-// reports it. A listener that must stop itself calls its Handle's Stop,
-// which never waits.
-var ErrSelfWait = errors.New("scope: wait from inside a call of the same scope")
+// It is lifecycle.ErrSelfWait, the one sentinel of both packages: an
+// error of either wraps it, and errors.Is(err, lifecycle.ErrSelfWait)
+// holds for both.
+//
+// Only builds with the race detector (go test -race, the race build tag)
+// detect a self-wait, and only a certain one: there the call returns an
+// error wrapping ErrSelfWait at once, having done what can be done
+// without waiting (the listener, for Close every listener, is stopped,
+// and its Done closes once its calls have returned). Other builds wait
+// until the context ends, and WithStallWarning reports the wait
+// (docs/design.md, §3.9, says why and what detection would cost).
+var ErrSelfWait = lifecycle.ErrSelfWait
 
 // selfWait reports whether a wait for c (for the whole Scope if c is nil)
 // on the calling goroutine would certainly wait for itself: the goroutine

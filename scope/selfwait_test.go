@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/atomic"
 
+	"github.com/quiesce/quiesce/lifecycle"
 	"github.com/quiesce/quiesce/listener"
 	"github.com/quiesce/quiesce/scope"
 )
@@ -268,7 +269,7 @@ func TestSelfWait_Close(t *testing.T) {
 		got := dispatch(bg, 0)
 		requireSelfWait(t, w)
 		if scope.SelfWaitDetection {
-			assert.Contains(t, w.err.Error(), `close "sw": scope: wait from inside a call of the same scope`)
+			assert.Contains(t, w.err.Error(), `close "sw": lifecycle: wait from inside a section it waits for`)
 		} else {
 			assert.Contains(t, w.err.Error(), `held up by listener "closer"`)
 		}
@@ -744,4 +745,32 @@ func TestSelfWait_NotReportedForADrainThatBeganBefore(t *testing.T) {
 	within(t, second, "the Dispatch that waited")
 	assert.Equal(t, listener.Stopped, l.State())
 	require.NoError(t, s.Close(bg))
+}
+
+// One sentinel: the self-wait errors of both packages wrap
+// lifecycle.ErrSelfWait, which is scope.ErrSelfWait.
+func TestSelfWait_OneSentinel(t *testing.T) {
+	assert.Same(t, lifecycle.ErrSelfWait, scope.ErrSelfWait)
+	if !scope.SelfWaitDetection {
+		t.Skip("only race-enabled builds return self-wait errors")
+	}
+	s := scope.New[int]("one")
+	var err error
+	_, lerr := s.ListenSelf("self", func(self *listener.Handle) listener.Func[int] {
+		return func(ctx context.Context, _ int) listener.Result {
+			err = s.Unlisten(ctx, self)
+			return listener.Defer
+		}
+	})
+	require.NoError(t, lerr)
+	s.Dispatch(bg, 0)
+	require.ErrorIs(t, err, lifecycle.ErrSelfWait)
+	require.ErrorIs(t, err, scope.ErrSelfWait)
+	require.NoError(t, s.Close(bg))
+
+	var e lifecycle.Epoch
+	r := e.Enter()
+	err = e.Synchronize(bg)
+	r.Exit()
+	require.ErrorIs(t, err, scope.ErrSelfWait)
 }
