@@ -3,8 +3,8 @@
 # benchmark of the library (the root module) and of this module, writes the
 # raw output under results/, then runs benchstat and the ratio table.
 #
-#   bench/run.sh                                     # the published run: 5 rounds of about 2 minutes
-#                                                    # on a quiet machine, ~11 minutes in all
+#   bench/run.sh                                     # the published run: 6 rounds of about 3 minutes
+#                                                    # on a quiet machine, ~20 minutes in all
 #   ROUNDS=1 BENCHTIME=20ms OUT=/tmp/b bench/run.sh  # a quick look, ~1 minute
 #
 # The runs are interleaved: ROUNDS rounds of `go test -count 1`, each over
@@ -18,8 +18,10 @@
 #
 # Each round appends to four files:
 #   root.txt    the library's timing benchmarks at -cpu CPUS (lifecycle:
-#               Epoch, Guard, Synchronize; scope: Dispatch, Listen and
-#               Unlisten, Register, Unlisten latency)
+#               Epoch, Guard, Synchronize; scope: Dispatch, Decide, Listen
+#               and Unlisten, Register, Unlisten latency and batches), and
+#               BenchmarkStallStorm, whose iterations are ticks of a
+#               goroutine that sleeps 1 ms: run with -benchtime STORM_TICKS
 #   sizes.txt   BenchmarkSynchronizeEmpty, which sets GOMAXPROCS (1, 2, 64,
 #               256) itself: run once, without -cpu
 #   memory.txt  BenchmarkMemory of lifecycle and scope, which also set
@@ -32,7 +34,8 @@ set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$here")
-ROUNDS=${ROUNDS:-5}
+ROUNDS=${ROUNDS:-6}
+STORM_TICKS=${STORM_TICKS:-2000x}
 BENCHTIME=${BENCHTIME:-200ms}
 CPUS=${CPUS:-1,2}
 OUT=${OUT:-$here/results}
@@ -42,6 +45,7 @@ BENCHSTAT=${BENCHSTAT:-golang.org/x/perf/cmd/benchstat@latest}
 # The benchmarks that set GOMAXPROCS themselves: -cpu would only repeat them.
 SIZES='^BenchmarkSynchronizeEmpty$'
 MEMORY='^BenchmarkMemory$'
+STORM='^BenchmarkStallStorm$'
 
 mkdir -p "$OUT"
 : >"$OUT/root.txt"
@@ -97,7 +101,7 @@ wait_quiet() {
 	echo "go: $(go version)"
 	echo "cpu: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) CPUs"
 	echo "benchstat: $BENCHSTAT"
-	echo "rounds: $ROUNDS, benchtime: $BENCHTIME, cpu: $CPUS"
+	echo "rounds: $ROUNDS, benchtime: $BENCHTIME (StallStorm: $STORM_TICKS), cpu: $CPUS"
 } >"$OUT/env.txt"
 echo "round  others-before%  others-during%  wall-s  loadavg" >"$OUT/load.txt"
 
@@ -107,8 +111,9 @@ for r in $(seq 1 "$ROUNDS"); do
 	times >"$tfile"
 	c0=$(our_cpu)
 	s0=$(date +%s.%N)
-	(cd "$root" && go test -run '^$' -bench . -skip "$SIZES|$MEMORY" -benchtime "$BENCHTIME" -cpu "$CPUS" \
+	(cd "$root" && go test -run '^$' -bench . -skip "$SIZES|$MEMORY|$STORM" -benchtime "$BENCHTIME" -cpu "$CPUS" \
 		-count 1 ./...) >>"$OUT/root.txt"
+	(cd "$root" && go test -run '^$' -bench "$STORM" -benchtime "$STORM_TICKS" -cpu "$CPUS" -count 1 ./scope) >>"$OUT/root.txt"
 	(cd "$root" && go test -run '^$' -bench "$SIZES" -benchtime "$BENCHTIME" -count 1 ./lifecycle) >>"$OUT/sizes.txt"
 	(cd "$root" && go test -run '^$' -bench "$MEMORY" -benchtime 1x -count 1 ./lifecycle ./scope) >>"$OUT/memory.txt"
 	(cd "$here" && go test -run '^$' -bench . -benchtime "$BENCHTIME" -cpu "$CPUS" -count 1 ./...) >>"$OUT/bench.txt"
@@ -129,7 +134,8 @@ for r in $(seq 1 "$ROUNDS"); do
 done
 
 # The tables. benchstat computes medians and 95% confidence intervals (an
-# interval needs 6 samples: with ROUNDS=5 it prints the medians with ± ∞)
+# interval needs 6 samples: with fewer rounds it prints ± ∞, and
+# bench/ratios' tests refuse to publish such a run)
 # and compares each column with the first (the base): -col /impl puts
 # quiesce (or epoch) first, as every benchmark lists it first.
 bs() { (cd "$here" && go run "$BENCHSTAT" "$@"); }
@@ -140,8 +146,11 @@ bs() { (cd "$here" && go run "$BENCHSTAT" "$@"); }
 	echo "## Dispatcher.Dispatch (base) against the floor and RWMutex (bench/)"
 	bs -filter '/impl:(dispatcher OR floor OR rwmutex) .unit:ns/op' -col /impl "$OUT/bench.txt"
 	echo
-	echo "## Isolated listeners (WithIsolation) against the shared epoch (base) (bench/)"
-	bs -filter '/impl:(quiesce OR quiesce-isolated) .unit:ns/op' -col /impl "$OUT/bench.txt"
+	echo "## Isolated listeners (WithIsolation) against the shared epoch (base) and the floor of isolation (bench/)"
+	bs -filter '/impl:(quiesce OR quiesce-isolated OR floor-isolated) .unit:ns/op' -col /impl "$OUT/bench.txt"
+	echo
+	echo "## Scope.Decide against Scope.Dispatch (base) (bench/)"
+	bs -filter '/impl:(quiesce OR quiesce-decide) .unit:ns/op' -col /impl "$OUT/bench.txt"
 	echo
 	echo "## Dispatch allocations (bench/)"
 	bs -filter '.unit:allocs/op' -col /impl "$OUT/bench.txt"
@@ -189,7 +198,16 @@ bs() { (cd "$here" && go run "$BENCHSTAT" "$@"); }
 	bs -filter '.name:UnlistenOversubscribed .unit:(ns/op OR p50-ns OR p99-ns OR max-ns)' -col /impl "$OUT/root.txt"
 	echo
 	echo "## n Unlistens at once vs one after another, one dispatcher, fast or slow readers (scope)"
-	bs -filter '.name:UnlistenBatch .unit:ns/unlisten' -col /mode "$OUT/root.txt"
+	bs -filter '.name:UnlistenBatch /impl:quiesce .unit:ns/unlisten' -col /mode "$OUT/root.txt"
+	echo
+	echo "## 64 Unlistens at once or in a row: quiesce (base) vs 64 RWMutex writers, under a reader that never blocks (scope)"
+	bs -filter '.name:UnlistenBatch /unlistens:64 /reader:fast .unit:ns/unlisten' -col /impl "$OUT/root.txt"
+	echo
+	echo "## Decide vs Dispatch, 1 and 16 listeners (scope)"
+	bs -filter '.name:Decide .unit:ns/op' -col /impl "$OUT/root.txt"
+	echo
+	echo "## Lateness of an unrelated goroutine, 10,000 goroutines: no storm (base) vs a storm of timed-out Unlistens (scope)"
+	bs -filter '.name:StallStorm .unit:(p50-ns OR p99-ns OR max-ns)' -col /storm "$OUT/root.txt"
 	echo
 	echo "## What self-wait detection would cost Dispatch in a normal build (scope)"
 	bs -filter '.name:SelfWaitCost .unit:(ns/op OR allocs/op)' -col /impl "$OUT/root.txt"

@@ -1,7 +1,7 @@
 // Command ratios reads `go test -bench` output (the raw files that run.sh
 // writes) and prints, in Markdown, the ratios of quiesce to each baseline,
 // the memory, grace-period, registration and Unlisten-latency figures,
-// and the issue's targets with their verdicts. Every number is a median
+// and the targets with their verdicts. Every number is a median
 // over the runs of a benchmark (one per round), and every ratio a ratio
 // of medians; benchstat, run on the same files, gives the confidence
 // intervals.

@@ -53,27 +53,59 @@ func readersTable(s samples) {
 	}
 }
 
-// batchTable: n Unlistens at once against n in a row, per unlisten.
+// batchTable: n Unlistens at once against n in a row, per unlisten, and
+// the RWMutex baseline of 64 at once.
 func batchTable(s samples) {
-	fmt.Fprintln(stdout, "Time per Unlisten while one goroutine dispatches nonstop, for n Unlistens at once from n goroutines (from the release of all n to the return of the last, divided by n) and for n in a row from one goroutine. *fast* readers call a no-op listener (a grace period takes about a microsecond); *slow* ones a listener that sleeps 1 ms (a grace period waits for the call in flight). How to read it: with slow readers, n Unlistens at once cost about one grace period in all, n × the per-Unlisten time, where n grace periods would cost n ms: they share. In a row, only the first waits for a call in flight: the dispatcher, which yields once when it enters while a grace period waits (design.md §3.5, the hurry flag), is not inside when the next ones look. With one processor and a dispatcher that never blocks, goroutines started to unlisten at once wait for the scheduler to preempt it (every 10 ms): that, not a grace period, is most of the cost of the fast case on 1 processor.")
+	fmt.Fprintln(stdout, "Time per Unlisten while one goroutine dispatches nonstop, for n Unlistens at once from n goroutines (from the release of all n to the return of the last, divided by n) and for n in a row from one goroutine. *fast* readers call a no-op listener; *slow* ones a listener that sleeps 1 ms (a grace period waits for the call in flight). How to read it: with slow readers, n Unlistens at once cost about one grace period in all, n × the per-Unlisten time, where n grace periods would cost n ms: they share. With fast readers most Unlistens find no reader inside and finish at once. *rwmutex*: 64 writers removing entries from an RWMutex-protected slice under the same reader, at once or in a row.")
 	fmt.Fprintln(stdout)
-	fmt.Fprintln(stdout, "| readers | n | GOMAXPROCS | at once, µs per Unlisten | in a row, µs per Unlisten | at once ÷ in a row |")
-	fmt.Fprintln(stdout, "|---|---|---|---|---|---|")
+	fmt.Fprintln(stdout, "| readers | n | GOMAXPROCS | at once, µs per Unlisten | in a row, µs per Unlisten | at once ÷ in a row | rwmutex at once, µs | quiesce ÷ rwmutex at once |")
+	fmt.Fprintln(stdout, "|---|---|---|---|---|---|---|---|")
 	for _, reader := range []string{"fast", "slow"} {
 		for _, n := range []int{1, 8, 64} {
 			for _, procs := range []int{1, 2} {
-				name := func(mode string) string {
-					return fmt.Sprintf("UnlistenBatch/reader=%s/unlistens=%d/mode=%s", reader, n, mode)
+				name := func(mode, impl string) string {
+					return fmt.Sprintf("UnlistenBatch/reader=%s/unlistens=%d/mode=%s/impl=%s", reader, n, mode, impl)
 				}
-				c, ok := s.get(scopePkg, name("concurrent"), procs, "ns/unlisten")
+				c, ok := s.get(scopePkg, name("concurrent", "quiesce"), procs, "ns/unlisten")
 				if !ok {
 					continue
 				}
-				q, okQ := s.get(scopePkg, name("sequential"), procs, "ns/unlisten")
-				fmt.Fprintf(stdout, "| %s | %d | %d | %.2f | %s | %s |\n", reader, n, procs, c/1e3,
-					num(q/1e3, okQ, "%.2f"), ratio(c, true, q, okQ))
+				q, okQ := s.get(scopePkg, name("sequential", "quiesce"), procs, "ns/unlisten")
+				r, okR := s.get(scopePkg, name("concurrent", "rwmutex"), procs, "ns/unlisten")
+				fmt.Fprintf(stdout, "| %s | %d | %d | %.2f | %s | %s | %s | %s |\n", reader, n, procs, c/1e3,
+					num(q/1e3, okQ, "%.2f"), ratio(c, true, q, okQ), num(r/1e3, okR, "%.2f"), ratio(c, true, r, okR))
 			}
 		}
+	}
+}
+
+// stormTable: the lateness of an unrelated goroutine in a program of
+// 10,000 goroutines, with and without a storm of timed-out Unlistens.
+func stormTable(s samples) {
+	fmt.Fprintln(stdout, "An unrelated goroutine of a program of 10,000 goroutines sleeps 1 ms at a time; lateness is how much longer than that it took to run again. *storm*: a round of 20 Unlistens at once with 1 ms deadlines behind one stuck listener every 10 ms, for the whole run; every one times out, and its error names the stuck listener. *profiles*: the goroutine profiles that naming took in the whole run (design.md §3.9).")
+	fmt.Fprintln(stdout)
+	fmt.Fprintln(stdout, "| GOMAXPROCS | none p50 / p99 / max ms | storm p50 / p99 / max ms | p99 storm ÷ none | profiles |")
+	fmt.Fprintln(stdout, "|---|---|---|---|---|")
+	for _, procs := range []int{1, 2} {
+		get := func(storm, unit string) (float64, bool) {
+			return s.get(scopePkg, "StallStorm/goroutines=10000/storm="+storm, procs, unit)
+		}
+		cells := func(storm string) string {
+			p50, ok1 := get(storm, "p50-ns")
+			p99, ok2 := get(storm, "p99-ns")
+			mx, ok3 := get(storm, "max-ns")
+			if !ok1 || !ok2 || !ok3 {
+				return "–"
+			}
+			return fmt.Sprintf("%.2f / %.2f / %.2f", p50/1e6, p99/1e6, mx/1e6)
+		}
+		if _, ok := get("none", "p99-ns"); !ok {
+			continue
+		}
+		a, okA := get("unlisten", "p99-ns")
+		b, okB := get("none", "p99-ns")
+		pr, okP := get("unlisten", "profiles")
+		fmt.Fprintf(stdout, "| %d | %s | %s | %s | %s |\n", procs, cells("none"), cells("unlisten"), ratio(a, okA, b, okB), num(pr, okP, "%.0f"))
 	}
 }
 

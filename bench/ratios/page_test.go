@@ -59,3 +59,16 @@ func TestReadmeQuotesThePage(t *testing.T) {
 		}
 	}
 }
+
+// TestBenchstatHasIntervals: the page sends readers to benchstat.txt for
+// confidence intervals, so it must have them: benchstat prints "± ∞"
+// where it has too few samples (fewer than six rounds).
+func TestBenchstatHasIntervals(t *testing.T) {
+	b, err := os.ReadFile("../results/benchstat.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(string(b), "± ∞"); n > 0 {
+		t.Errorf("bench/results/benchstat.txt has %d cells without an interval (± ∞): publish a run of at least 6 rounds", n)
+	}
+}

@@ -38,10 +38,10 @@ func dispatchTable(s samples) {
 	}
 }
 
-// oldGuardBytes is the heap per Guard before the Epoch became lazy, as the
-// issue measured it on this machine (10,000 Guards; shards for
-// nextpow2(max(GOMAXPROCS, NumCPU)) processors up front): the limit for
-// memory after contention.
+// oldGuardBytes is the heap per Guard of the eager design, which allocates
+// shards for nextpow2(max(GOMAXPROCS, NumCPU)) processors up front,
+// measured on this machine over 10,000 Guards: the limit for a lazy
+// Guard's memory after contention (design.md §3.7).
 var oldGuardBytes = map[int]float64{1: 720, 2: 720, 64: 8656, 256: 33232}
 
 func memName(object, state string, procs int, impl string) string {
@@ -58,7 +58,7 @@ func memPkg(object string) string {
 // memoryTable: B/object per object, state, GOMAXPROCS and impl, with the
 // shards reached and, idle, the total for 100,000.
 func memoryTable(s samples) {
-	fmt.Fprintln(stdout, "| object | state | GOMAXPROCS | quiesce | shards/object | quiesce-isolated | rwmutex | before (issue) |")
+	fmt.Fprintln(stdout, "| object | state | GOMAXPROCS | quiesce | shards/object | quiesce-isolated | rwmutex | eager design |")
 	fmt.Fprintln(stdout, "|---|---|---|---|---|---|---|---|")
 	for _, object := range []string{"epoch", "guard", "scope"} {
 		pkg := memPkg(object)
