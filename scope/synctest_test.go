@@ -9,6 +9,7 @@ package scope_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
@@ -177,5 +178,36 @@ func TestSynctest_PackageLevelScopeAcrossBubbles(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
 			useScope(t, pkgScope, time.Second)
 		})
+	})
+}
+
+// TestSynctest_DocExample is the example of docs/concurrency.md, "Testing
+// with testing/synctest", as it is printed there: keep the two in step.
+func TestSynctest_DocExample(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := scope.New[string]("fileop")
+		release := make(chan struct{})
+		h, err := s.Listen("driver", func(ctx context.Context, op string) listener.Result {
+			<-release // a call that does not return until the test says so
+			return listener.Allow
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		go s.Dispatch(context.Background(), "open")
+		synctest.Wait() // every other goroutine of the bubble is blocked: the call is inside
+
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		start := time.Now()
+		err = s.Unlisten(ctx, h) // returns at once, at exactly 5 s of the bubble's clock
+		if !errors.Is(err, context.DeadlineExceeded) || time.Since(start) != 5*time.Second {
+			t.Fatalf("Unlisten = %v after %v", err, time.Since(start))
+		}
+
+		close(release) // the call returns; the listener's drain ends
+		if err := s.Unlisten(context.Background(), h); err != nil {
+			t.Fatal(err)
+		}
 	})
 }
