@@ -3,9 +3,8 @@ package lifecycle_test
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 	"time"
-
-	"go.uber.org/atomic"
 
 	"github.com/quiesce/quiesce/lifecycle"
 )
