@@ -78,12 +78,12 @@ func ExampleRef_Exit() {
 
 	soon, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
 	defer cancel()
-	fmt.Println("handler returned, work pending:", e.Synchronize(soon))
+	fmt.Println("handler done, work pending:", e.Synchronize(soon))
 	close(release)
 	fmt.Println("work finished:", e.Synchronize(context.Background()))
 	<-done
 	// Output:
-	// handler returned, work pending: context deadline exceeded
+	// handler done, work pending: context deadline exceeded
 	// work done
 	// work finished: <nil>
 }
