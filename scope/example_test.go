@@ -2,7 +2,10 @@ package scope_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/quiesce/quiesce/listener"
@@ -54,6 +57,81 @@ func ExampleScope() {
 	// Deny
 	// Stopped after 2 calls
 	// Defer
+}
+
+// New with options: a scope for plugins from different owners gives
+// each its own epoch, fails closed when one panics, and logs any wait
+// that lasts a second.
+func ExampleNew() {
+	s := scope.New[op]("plugins",
+		scope.WithIsolation(),
+		scope.WithPanicHandler(func(name string, v any) listener.Result {
+			fmt.Printf("plugin %q panicked: %v\n", name, v)
+			return listener.Deny
+		}),
+		scope.WithStallWarning(time.Second, func(st scope.Stall) {
+			slog.Warn("plugin scope stalled", "stall", st)
+		}),
+	)
+	fmt.Println(s.Name(), s.Len())
+
+	_, _ = s.Listen("virus-scan", func(context.Context, op) listener.Result { panic("no signatures") })
+	fmt.Println(s.Dispatch(context.Background(), op{"open", "/tmp/setup.exe"}))
+	// Output:
+	// plugins 0
+	// plugin "virus-scan" panicked: no signatures
+	// Deny
+}
+
+// Listen registers a driver's method: the driver is the state its
+// callback uses, as a kauth cookie is. A plugin with no hook for this
+// scope hands Listen a nil Func, which registers nothing.
+func ExampleScope_Listen() {
+	s := scope.New[op]("fileop")
+	drv := &driver{denied: map[string]bool{"/etc/shadow": true}}
+	h, err := s.Listen("driver", drv.authorize)
+	fmt.Println(h, err)
+
+	var hook listener.Func[op] // this plugin has none for file operations
+	_, err = s.Listen("plugin", hook)
+	fmt.Println(errors.Is(err, scope.ErrNilFunc), s.Len())
+
+	fmt.Println(s.Dispatch(context.Background(), op{"read", "/etc/shadow"}), drv.seen)
+	// Output:
+	// listener "driver" (Active) <nil>
+	// true 1
+	// Deny 1
+}
+
+// Dispatch calls every listener, in the order they were registered, and
+// keeps the strongest answer: Deny over Allow over Defer. A denial does
+// not cut the round short. An event that no listener has an opinion on
+// comes back Defer, and the caller applies its own default.
+func ExampleScope_Dispatch() {
+	s := scope.New[op]("fileop")
+	_, _ = s.Listen("quarantine", func(_ context.Context, o op) listener.Result {
+		fmt.Print("quarantine ")
+		if strings.HasSuffix(o.path, ".exe") {
+			return listener.Deny
+		}
+		return listener.Defer
+	})
+	_, _ = s.Listen("owner", func(_ context.Context, o op) listener.Result {
+		fmt.Print("owner ")
+		if strings.HasPrefix(o.path, "/home/ann/") {
+			return listener.Allow
+		}
+		return listener.Defer
+	})
+
+	for _, path := range []string{"/home/ann/notes", "/home/ann/setup.exe", "/srv/log"} {
+		fmt.Print(path, ": ")
+		fmt.Println("->", s.Dispatch(context.Background(), op{"open", path}))
+	}
+	// Output:
+	// /home/ann/notes: quarantine owner -> Allow
+	// /home/ann/setup.exe: quarantine owner -> Deny
+	// /srv/log: quarantine owner -> Defer
 }
 
 // Close stops every listener and waits for all of them; the scope answers
@@ -131,6 +209,67 @@ func ExampleScope_Unlisten_timeout() {
 	// scope: unlisten "slow" from "fileop": held up by listener "slow": context deadline exceeded
 	// Stopping Defer
 	// Stopped
+}
+
+// The goroutine that serves one connection makes a Dispatcher when the
+// connection opens and dispatches every request of the connection with
+// it; the Dispatcher goes with the connection.
+func ExampleDispatcher_Dispatch() {
+	s := scope.New[op]("fileop")
+	_, _ = s.Listen("readonly", func(_ context.Context, o op) listener.Result {
+		if o.action == "read" {
+			return listener.Allow
+		}
+		return listener.Deny
+	})
+
+	conn := make(chan op) // the requests of one connection
+	served := make(chan struct{})
+	go func() {
+		defer close(served)
+		d := s.Dispatcher()
+		for o := range conn {
+			fmt.Println(o.action, o.path, d.Dispatch(context.Background(), o))
+		}
+	}()
+	conn <- op{"read", "/srv/index.html"}
+	conn <- op{"write", "/srv/index.html"}
+	close(conn)
+	<-served
+	// Output:
+	// read /srv/index.html Allow
+	// write /srv/index.html Deny
+}
+
+// A batch job that checks many operations on one goroutine makes one
+// Dispatcher for the batch. Decide names who denied each refused
+// operation: when two listeners deny, the first registered.
+func ExampleDispatcher_Decide() {
+	s := scope.New[op]("fileop")
+	_, _ = s.Listen("readonly", func(_ context.Context, o op) listener.Result {
+		if o.action != "read" {
+			return listener.Deny
+		}
+		return listener.Defer
+	})
+	_, _ = s.Listen("secrets", func(_ context.Context, o op) listener.Result {
+		if o.path == "/etc/shadow" {
+			return listener.Deny
+		}
+		return listener.Defer
+	})
+
+	d := s.Dispatcher()
+	batch := []op{{"read", "/etc/hosts"}, {"read", "/etc/shadow"}, {"write", "/etc/shadow"}, {"write", "/tmp/x"}}
+	for _, o := range batch {
+		if dec := d.Decide(context.Background(), o); dec.Result == listener.Deny {
+			fmt.Printf("%s %s: denied by %s\n", o.action, o.path, dec.By)
+		}
+	}
+	// Output:
+	// read /etc/shadow: denied by secrets
+	// write /etc/shadow: denied by readonly
+	// write /tmp/x: denied by readonly
 }
 
 // With a panic handler, a panicking listener is recovered, the handler's
