@@ -1,42 +1,36 @@
-// Package lifecycle provides the read-side protection that quiesce is built
-// on: an [Epoch], an RCU-style domain whose [Epoch.Synchronize] waits for
-// every reader that entered before it, and a [Guard], rundown protection
-// that refuses new readers once it is closing and then waits for the ones
-// already inside.
+// Package lifecycle provides read-side protection for the hottest paths of
+// a program. An [Epoch] is to a [sync.RWMutex] what RCU is to a
+// reader-writer lock: [Epoch.Enter] is RLock without the shared write, so
+// readers on different processors do not contend and never wait for a
+// writer, and [Epoch.Synchronize] is Lock followed by Unlock: it returns
+// once every reader that was inside when it was called has left. A
+// [Guard] is the "enabled" flag that callbacks check before touching their
+// owner's state, made correct: [Guard.TryEnter] fails once [Guard.Close]
+// has begun, and Close then waits, as sync.WaitGroup's Wait does, for the
+// callers already inside.
 //
-// Both are meant for the hottest path of a program. [Epoch.Enter] and
-// [Ref.Exit] take no lock, allocate nothing and, in the common case, write
-// only a counter that no other processor writes, so readers on different
-// cores do not contend. The cost is carried by the writer: Synchronize sums
-// the counters and may have to wait.
-//
-// The algorithm is that of Linux's sleepable RCU (SRCU): pairs of enter and
-// exit counters selected by an index, and a grace period that waits for
-// the inactive index to drain, flips the index, then waits for the
-// previously active index to drain. See docs/design.md in the repository
-// for the proof sketch, and lifecycle/model for the Spin models that check
-// it.
+// Readers pay little: Enter and [Ref.Exit] take no lock and, in the common
+// case, write only a counter that no other processor writes. The writer
+// carries the cost: Synchronize sums the readers' counters and may have to
+// wait. The algorithm is that of Linux's sleepable RCU (SRCU);
+// docs/design.md in the repository gives it with a proof sketch, and
+// lifecycle/model holds the Spin models that check it.
 //
 // # Memory
 //
 // An Epoch or Guard is one 128-byte block, the zero value ready to use,
-// whatever GOMAXPROCS is: its readers count on a pair of counters of its
-// own for as long as they never collide. The first time two processors
-// enter at the same moment, it gets a table of GOMAXPROCS pointers, and
-// each processor that enters from then on a 128-byte shard of its own,
-// made the first time it enters. A grace period sums only the shards that
-// exist.
+// whatever GOMAXPROCS is. Once two processors have entered it at the same
+// moment, it also has a table of GOMAXPROCS pointers, and each processor
+// that enters it from then on a 128-byte shard of its own, made the first
+// time it enters.
 //
 // # Processor lookup
 //
-// Once it has shards, Enter finds its shard from the number of the
-// processor (the runtime's P) it runs on, read through the runtime's
-// procPin, which the Go runtime keeps reachable for compatibility but does
-// not export. Building with the tag quiesce_portable replaces this with a
-// token kept in a [sync.Pool]: it uses no runtime internals, costs a Get
-// and a Put per lookup (docs/benchmarks.md has the figures), and allocates
-// a token again whenever a garbage collection has emptied the pool (the
-// default build never allocates in Enter but to make a shard).
+// The default build finds the processor a reader runs on through a
+// runtime function that the Go runtime keeps reachable but does not
+// export. Building with the tag quiesce_portable uses no runtime internals
+// instead; its Enter costs more (docs/benchmarks.md has the figures) and
+// may allocate after a garbage collection.
 //
 // # Self-waits
 //
@@ -44,4 +38,13 @@
 // the same Epoch or Guard waits for itself. Builds with the race detector
 // detect it and return [ErrSelfWait] at once; others wait until the
 // context ends.
+//
+// # Testing
+//
+// Synchronize and Guard.Close work inside a testing/synctest bubble and
+// keep its fake time: a wait with a deadline ends when the bubble's clock
+// reaches it. An Epoch or Guard can be used by one bubble after another
+// and outside them, but not from inside and outside a bubble at the same
+// time: touching a bubble's channel from outside it is a fatal error of
+// the runtime.
 package lifecycle

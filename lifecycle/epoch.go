@@ -27,11 +27,11 @@ import (
 //		release(old) // no reader can still be using old
 //	}
 //
-// Enter and Exit take no lock, allocate nothing and write only a counter
-// that, in the common case, no other processor writes (see the package
-// doc). Critical sections may nest and may block; a reader that blocks
-// forever delays every Synchronize forever (Synchronize's context bounds
-// the wait).
+// Enter and Exit never wait for Synchronize, and in the common case write
+// only a counter that no other processor writes (see Enter for the
+// exceptions). Critical sections may nest and may block; a reader that
+// blocks forever delays every Synchronize forever (Synchronize's context
+// bounds the wait).
 //
 // Enter, Exit and Synchronize are safe to call from any number of
 // goroutines at once. Calling Synchronize inside a critical section of the
@@ -46,11 +46,11 @@ import (
 // In the terminology of the Go memory model, the Exit of every Ref whose
 // Enter happened before a call to Synchronize "synchronizes before" the
 // return of that Synchronize with a nil error, so everything the reader
-// did inside its critical section happens before that return. Conversely, a reader that a
-// Synchronize does not wait for observes, in the atomic loads it makes
-// after Enter, every atomic store sequenced before that Synchronize call:
-// this is what makes "replace the pointer, Synchronize, release the old
-// value" safe.
+// did inside its critical section happens before that return.
+// Conversely, a reader that a Synchronize does not wait for observes, in
+// the atomic loads it makes after Enter, every atomic store sequenced
+// before that Synchronize call: this is what makes "replace the pointer,
+// Synchronize, release the old value" safe.
 type Epoch struct {
 	dbg selfwait.Tracker // self-wait bookkeeping; empty without the race detector
 	d   rcu.Domain
@@ -76,9 +76,20 @@ func NewEpoch() *Epoch {
 	return new(Epoch)
 }
 
-// Enter begins a read-side critical section and returns its receipt. It
-// never blocks, takes no lock and allocates nothing. Sections nest: a
-// goroutine may Enter again before it exits.
+// Enter begins a read-side critical section and returns its receipt.
+// Sections nest: a goroutine may Enter again before it exits.
+//
+// Enter never waits for Synchronize. It takes no lock and allocates
+// nothing, except that the first Enter on each processor after readers
+// have collided makes that processor's shard, under a lock held for a few
+// stores (see Memory in the package doc); the quiesce_portable build may
+// also allocate after a garbage collection, and race-enabled builds add
+// self-wait bookkeeping. Enter may yield its processor once
+// (runtime.Gosched) before it enters: after a Synchronize that had to wait
+// has returned or woken other callers, and, for a bounded time, while a
+// Synchronize waits for readers still inside. With few processors this
+// lets the writer run without waiting for the end of the reader's time
+// slice.
 func (e *Epoch) Enter() Ref {
 	return Ref{g: e.dbg.Enter(nil), c: e.d.Enter(), d: &e.d}
 }
@@ -111,28 +122,24 @@ func (r Ref) Exit() {
 }
 
 // Synchronize waits until every critical section of e that began before
-// the call has ended, then returns nil. It may also wait for sections that
-// began after the call, but only for those that began before the grace
-// period serving it flipped the index: sections that begin after the
-// flip do not delay it, so a steady stream of new readers cannot starve
-// it.
+// the call has ended, then returns nil. With no section in progress, it
+// returns nil after one pass over the counters, even if ctx has ended.
+// Sections that begin during the call may delay it too, but a steady
+// stream of new readers cannot starve it.
 //
-// Concurrent calls share grace periods: a call that arrives while a grace
-// period is running is served by the next one, together with every other
-// call that arrived meanwhile, so N concurrent callers cost about two
-// grace periods, not N. The grace period runs on a calling goroutine;
+// Concurrent calls share grace periods: N concurrent callers cost about
+// two grace periods, not N. The wait runs on a calling goroutine;
 // Synchronize starts no goroutine.
 //
 // If ctx ends first, Synchronize returns an error for which
-// errors.Is(err, ctx.Err()) holds, and nothing is left behind: the epoch
-// stays usable, and any partial grace period is either finished by
-// another caller or started over by the next. Even when ctx is already
-// done, Synchronize may return nil if no reader is inside.
+// errors.Is(err, ctx.Err()) holds, and leaves nothing behind: the Epoch
+// stays usable. A panic from ctx's methods reaches the caller and leaves
+// nothing behind either. Synchronize panics if ctx is nil.
 //
-// Called where it can never succeed, by a goroutine inside a critical
-// section of e that it entered and has not exited, Synchronize returns an
-// error wrapping ErrSelfWait at once in a race-enabled build (see
-// ErrSelfWait), and waits until ctx ends in others.
+// Never call Synchronize from inside a critical section of e that the
+// calling goroutine entered and has not exited: it would wait for itself
+// (see ErrSelfWait). A race-enabled build returns an error wrapping
+// ErrSelfWait at once; others wait until ctx ends.
 func (e *Epoch) Synchronize(ctx context.Context) error {
 	if ctx == nil {
 		panic("lifecycle: Synchronize: nil Context")
@@ -162,10 +169,10 @@ func (e *Epoch) Inside() int {
 // detect a self-wait, and there the call returns an error wrapping
 // ErrSelfWait at once, leaving nothing behind (a Guard stays closed);
 // other builds wait until the context ends (docs/design.md, §3.9, says
-// why and what detection would cost). A section belongs to the goroutine
-// that entered it until its Ref exits: a goroutine that hands its Ref to
-// another and then synchronizes is reported too, although the other
-// goroutine may exit it.
+// why). A section belongs to the goroutine that entered it until its Ref
+// exits: a goroutine that hands its Ref to another and then synchronizes
+// is reported too, although the other goroutine may exit it. No build
+// detects a wait through another goroutine.
 var ErrSelfWait = errors.New("lifecycle: wait from inside a section it waits for")
 
 func errSelfWait(op string) error {

@@ -32,7 +32,8 @@ import (
 // caller that found the guard open.
 //
 // TryEnter, Exit, Close and Closed are safe to call from any number of
-// goroutines at once. TryEnter and Exit take no lock and allocate nothing.
+// goroutines at once. TryEnter and Exit never wait for Close, and cost
+// what Epoch.Enter and Ref.Exit cost.
 // The zero Guard is open and ready to use; a Guard must not be copied
 // after first use. Its memory is an Epoch's: one 128-byte block until
 // callers on two processors collide. Calling Close inside a section the
@@ -60,7 +61,9 @@ func NewGuard() *Guard {
 }
 
 // TryEnter enters the guard and returns the Ref to exit it with, or
-// returns false once Close has begun. It never blocks.
+// returns false once Close has begun. It never waits for Close; like
+// Epoch.Enter, it may make its processor's shard or yield its processor
+// once.
 func (g *Guard) TryEnter() (Ref, bool) {
 	// The first check keeps callers that arrive after Close from touching
 	// the counters at all; the second is the one that matters: it comes
@@ -78,16 +81,20 @@ func (g *Guard) TryEnter() (Ref, bool) {
 }
 
 // Close makes every later TryEnter fail, then waits until every Ref that
-// TryEnter handed out has exited and returns nil. Close may be called more
-// than once and from several goroutines; each call returns nil only once
-// the guard has drained.
+// TryEnter handed out has exited and returns nil. With nobody inside, it
+// returns nil after one pass over the counters, even if ctx has ended.
+// Close may be called more than once and from several goroutines; each
+// call returns nil only once the guard has drained.
 //
 // If ctx ends first, Close returns an error for which
 // errors.Is(err, ctx.Err()) holds. The guard stays closed: entries remain
-// refused, and a later Close waits for the callers still inside. Called
-// by a goroutine inside the guard, in a race-enabled build, Close closes
-// the guard and returns an error wrapping ErrSelfWait at once (see
-// ErrSelfWait).
+// refused, and a later Close waits for the callers still inside. A panic
+// from ctx's methods leaves the same state. Close panics if ctx is nil,
+// before it closes the guard.
+//
+// Never call Close from inside the guard: it would wait for itself (see
+// ErrSelfWait). A race-enabled build closes the guard and returns an error
+// wrapping ErrSelfWait at once; others close it and wait until ctx ends.
 func (g *Guard) Close(ctx context.Context) error {
 	if ctx == nil {
 		panic("lifecycle: Guard.Close: nil Context") // before the guard closes

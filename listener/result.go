@@ -54,13 +54,18 @@ func (r Result) String() string {
 
 // A Func is a listener's callback. A scope may call it from many
 // goroutines at once, so it must be safe for concurrent use. ctx is the
-// context the event was dispatched with. The Func must return a Valid
-// Result; the scope treats any other value as a panic of the Func.
+// context the event was dispatched with, passed on unchanged: the scope
+// never checks it, so a Func that should give up when ctx ends must check
+// it itself. The Func must return a Valid Result; the scope treats any
+// other value as a panic of the Func.
 //
-// A Func may call Stop on its own Handle, Listen new listeners and
-// Dispatch further events on its scope, but it must not wait for its own
-// scope to drain (Unlisten or Close without a deadline): the drain waits
-// for the Func to return, which waits for the drain.
+// A Func may call Listen and Dispatch on its scope and Stop on any Handle,
+// its own included: a listener stops itself with its Handle's Stop. It
+// must never call Unlisten, Close or Handle.Wait of its own scope, with or
+// without a deadline (with scope.WithIsolation, a wait for another
+// listener is allowed): the wait waits for the Func to return, which waits
+// for the wait. Builds with the race detector return an error wrapping
+// scope.ErrSelfWait at once; others wait until the context ends.
 type Func[E any] func(ctx context.Context, ev E) Result
 
 // Notify returns a Func that calls fn and answers Defer: a listener that
@@ -68,11 +73,10 @@ type Func[E any] func(ctx context.Context, ev E) Result
 // reports ErrNilFunc. Stall reports and errors name such a listener by
 // fn's function, as for any other.
 //
-// Notify is not inlined, so that its adapters for one E are one function,
-// which the scope recognizes.
-//
 //go:noinline
 func Notify[E any](fn func(ctx context.Context, ev E)) Func[E] {
+	// Notify is not inlined, so that its adapters for one E are one
+	// function, which the scope recognizes.
 	if fn == nil {
 		return nil
 	}

@@ -13,10 +13,12 @@ type State int32
 const (
 	// Active: the listener is registered and Dispatch calls it.
 	Active State = iota
-	// Stopping: Stop has been called; no new invocation starts, but
-	// invocations that began before may still be running.
+	// Stopping: Stop, Unlisten or Close has removed the listener; no new
+	// invocation starts, but invocations that began before may still be
+	// running.
 	Stopping
-	// Stopped: every invocation has returned and none will start again.
+	// Stopped: every invocation has returned and none will start again;
+	// the Handle's Done is closed.
 	Stopped
 )
 

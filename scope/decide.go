@@ -8,27 +8,21 @@ import (
 	"github.com/quiesce/quiesce/listener"
 )
 
-// Decide returns what Dispatch returns, together with who decided it:
-// Decision.By is the name, as registered, of the first listener in
-// registration order whose answer equals Decision.Result, and "" when the
-// Result is Defer (every listener deferred, none is Active, or the Scope
-// is closed). It is Dispatch plus the name: an authorization decision
-// that can say who made it, as a Kubernetes admission denial names its
-// webhook.
+// Decide is Dispatch that also says who decided: it calls the same
+// listeners with ctx and ev, in the same order, and returns their combined
+// Result together with Decision.By, the name, as registered, of the first
+// listener in registration order whose answer equals that Result. By is
+// "" when the Result is Defer (every listener deferred, none is Active, or
+// the Scope is closed). It serves an authorization decision that must say
+// who made it, as a Kubernetes admission denial names its webhook.
 //
-// Decide calls exactly the listeners Dispatch would, in the same order,
-// inside the same epoch section, and everything Dispatch's doc says holds
-// for it: it takes no lock, allocates nothing, and handles a panic, an
-// invalid Result (InvalidResultError) or runtime.Goexit in a listener as
-// Dispatch does. With WithPanicHandler, the handler's answer stands for
-// the listener that panicked, so By names that listener when its answer
-// is the Result. Names need not be unique: give listeners distinct names
-// if the caller must tell them apart.
-//
-// It costs Dispatch's work plus one pointer kept per call: the listener
-// whose answer is the strongest so far, which a stronger answer replaces
-// (at most twice an event: Defer, then Allow, then Deny), and whose name
-// is copied out on return.
+// Everything Dispatch's doc says holds for Decide: it passes ctx to each
+// listener unchanged and never checks it itself, never waits for a writer,
+// and handles a panic, an invalid Result (InvalidResultError) or
+// runtime.Goexit in a listener as Dispatch does. With WithPanicHandler,
+// the handler's answer stands for the listener that panicked, so By names
+// that listener when its answer is the Result. Names need not be unique:
+// give listeners distinct names if the caller must tell them apart.
 func (s *Scope[E]) Decide(ctx context.Context, ev E) listener.Decision {
 	// Dispatch, line for line up to its loop (see the comments there);
 	// the loop keeps the deciding entry. Rejected alternative: Dispatch on
@@ -103,7 +97,9 @@ func (s *Scope[E]) Decide(ctx context.Context, ev E) listener.Decision {
 	return decision(res, by)
 }
 
-// Decide is Scope.Decide, counted on d's shard.
+// Decide is Scope.Decide through d: the same listeners, answers and
+// Decision, and the same use of ctx (passed to each listener, never
+// checked).
 func (d *Dispatcher[E]) Decide(ctx context.Context, ev E) listener.Decision {
 	s := d.s
 	if s == nil {

@@ -12,24 +12,40 @@ import (
 )
 
 // Dispatch calls every Active listener once with ctx and ev, in the order
-// they were registered, and combines their answers: Deny if any denied,
-// else Allow if any allowed, else Defer. With no listener, or after Close,
-// it returns Defer. A listener added while Dispatch runs may or may not be
-// called by it; one whose Stop (or Unlisten, or Close) has moved it out of
-// Active before Dispatch reaches it is not called, so no Dispatch that
-// starts after Stop returns calls it.
+// they were registered, on the calling goroutine, and combines their
+// answers: Deny if any denied, else Allow if any allowed, else Defer. With
+// no listener, or after Close, it returns Defer. A listener added while
+// Dispatch runs may or may not be called by it; one whose Stop (or
+// Unlisten, or Close) has moved it out of Active before Dispatch reaches
+// it is not called, so no Dispatch that starts after Stop returns calls
+// it.
 //
-// Dispatch takes no lock and allocates nothing; it blocks only as long as
-// the listeners it calls do. Listeners run on the calling goroutine. It
-// costs two atomic adds on a counter that, in the common case, only its
-// processor writes, plus one processor lookup (two runtime calls) once
-// dispatchers have collided on two processors; a goroutine that owns a
-// Dispatcher skips the lookup.
+// Dispatch passes ctx to each listener unchanged and never checks it
+// itself: a ctx that has ended does not stop or shorten a Dispatch. A
+// listener that should give up when ctx ends must check ctx.
+//
+// Dispatch never waits for a writer: it blocks only as long as the
+// listeners it calls do. It takes no lock and allocates nothing, with
+// three exceptions: the first Dispatch on each processor after dispatches
+// have collided on two makes that processor's counter shard (package
+// lifecycle, Memory); the quiesce_portable build's processor lookup may
+// allocate after a garbage collection; race-enabled builds add self-wait
+// bookkeeping. In the common case it writes only a counter that no other
+// processor writes.
+//
+// Dispatch may yield its processor once (runtime.Gosched) before it calls
+// the listeners: after an Unlisten, Close, Handle.Wait or drain of the
+// Scope has returned, started a goroutine or woken one, and, for a bounded
+// time, while a drain waits for Dispatches still inside. (WithIsolation,
+// the same holds for each listener's own drain, before that listener's
+// call.) With few processors (GOMAXPROCS 1 or 2, as in many containers),
+// this lets the writers run without waiting for the end of the
+// dispatching goroutine's time slice.
 //
 // A listener that panics, or returns an invalid Result, is handled as set
 // by WithPanicHandler; without it the panic reaches the caller of
-// Dispatch, after Dispatch has released its epoch reference. So does a
-// listener that calls runtime.Goexit.
+// Dispatch. So does a listener that calls runtime.Goexit. Either way, no
+// Unlisten or Close waits for a Dispatch that has panicked or exited.
 func (s *Scope[E]) Dispatch(ctx context.Context, ev E) listener.Result {
 	// One load of the table, before the epoch: a listener appended after
 	// it is one this Dispatch may miss anyway, and the state of each

@@ -10,32 +10,34 @@ import (
 
 // A Dispatcher dispatches events to the listeners of one Scope, with
 // exactly Scope.Dispatch's semantics, for a goroutine that dispatches
-// many: a worker of a pool, a per-connection loop, a thread of the kauth
-// model. It counts on a shard of the Scope's epoch chosen once, when the
-// Dispatcher is made, where Scope.Dispatch asks the runtime for the
-// caller's processor on every call; that lookup is about a third of
-// Dispatch's cost.
+// many: a worker of a pool, a per-connection loop. Scope.Dispatch looks up
+// the caller's processor on every call, to count on that processor's
+// counters; a Dispatcher picks its counters once, when it is made.
 //
 // Use one Dispatcher per goroutine that dispatches in a loop, made by or
 // for that goroutine; use Scope.Dispatch everywhere else. The Dispatchers
-// of one Scope count on its shards in turn, up to GOMAXPROCS of them
-// (whatever Dispatchers of other Scopes are made in between), so a pool
-// of workers with one Dispatcher each shares no line.
+// of one Scope take its shards (one processor's counters each) in turn, up
+// to GOMAXPROCS of them, whatever Dispatchers of other Scopes are made in
+// between, so a pool of workers with one Dispatcher each shares no cache
+// line.
 // A Dispatcher is safe for concurrent use, and stays correct when its
 // goroutine moves to another processor or when several goroutines share
 // it: its shard is then written from more than one processor, which only
-// costs speed. Making the first Dispatcher of a Scope gives the Scope's
-// epoch its processor table (a pointer per processor) and the shard.
+// costs speed.
 //
 // A Dispatcher of a Scope made WithIsolation dispatches as Scope.Dispatch
-// does: each listener counts on its own epoch there.
+// does. The zero Dispatcher is not one that Scope.Dispatcher made: its
+// methods panic.
 type Dispatcher[E any] struct {
 	s  *Scope[E]
 	sh *rcu.Shard // nil for an isolated Scope
 }
 
-// Dispatcher returns a new Dispatcher for s. It allocates; keep it for as
-// long as the goroutine dispatches.
+// Dispatcher returns a new Dispatcher for s. It allocates, so keep it for
+// as long as the goroutine dispatches: the Dispatcher, and, unless s was
+// made WithIsolation, the Scope's processor table (one pointer per
+// processor) the first time, and a 128-byte shard for a processor that has
+// none yet.
 func (s *Scope[E]) Dispatcher() *Dispatcher[E] {
 	t := s.mustBeMade()
 	d := &Dispatcher[E]{s: s}
@@ -45,7 +47,8 @@ func (s *Scope[E]) Dispatcher() *Dispatcher[E] {
 	return d
 }
 
-// Dispatch is Scope.Dispatch, counted on d's shard.
+// Dispatch is Scope.Dispatch through d: the same listeners, answer and
+// use of ctx (passed to each listener, never checked).
 func (d *Dispatcher[E]) Dispatch(ctx context.Context, ev E) listener.Result {
 	s := d.s
 	if s == nil {

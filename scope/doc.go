@@ -1,24 +1,38 @@
-// Package scope provides [Scope], a set of listeners that events are
-// dispatched to, modelled on a kauth scope (kauth_listen_scope,
-// kauth_unlisten_scope and kauth_authorize_action), with the one guarantee
-// that kauth lacks: when [Scope.Unlisten] returns nil, the listener's
-// callback is not running and will never run again.
+// Package scope provides [Scope], a set of listeners (callbacks) that
+// events are dispatched to. It does the job of a listener slice guarded by
+// a [sync.RWMutex], with the read side made cheap: [Scope.Dispatch] is
+// RLock without the shared write, so dispatches on different processors do
+// not contend and never wait for a writer; [Scope.Unlisten] is Lock: when
+// it returns nil, no call of the listener is running and none will start,
+// so its owner may free what the listener uses. The model is a NetBSD
+// kauth scope (kauth_listen_scope, kauth_unlisten_scope,
+// kauth_authorize_action), with the guarantee of Unlisten, which kauth
+// lacks.
 //
-// Dispatch is meant for the hottest path of a program: it takes no lock,
-// allocates nothing and, in the common case, writes only a counter that no
-// other processor writes, so concurrent dispatches on different cores do
-// not contend. A goroutine that dispatches in a loop can make a
-// [Dispatcher], which counts on a shard chosen once instead of looking up
-// its processor on every call. Unlisten pays instead: it waits for a grace
-// period of the scope's epoch, and concurrent Unlistens share grace
-// periods. With [WithIsolation], every listener has an epoch of its own,
-// and an Unlisten waits for its own listener's calls only.
+// The writer pays instead: Unlisten may wait for every Dispatch that was
+// running when it began, and concurrent Unlistens share that wait. With
+// [WithIsolation], an Unlisten waits only for its own listener's calls. A
+// goroutine that dispatches in a loop can use a [Dispatcher].
 //
-// A listener that must stop itself (a one-shot listener) is registered
-// with [Scope.ListenSelf], which hands it its own Handle before it can
-// first be called, and stops itself with the Handle's Stop, which never
-// waits. A wait for the scope from inside one of its listeners waits for
-// itself: builds with the race detector report it with [ErrSelfWait], and
-// [WithStallWarning] reports any wait that lasts, naming the listeners
-// that hold it up.
+// A listener must never call Unlisten, Close or Handle.Wait of its own
+// Scope: the wait would wait for the very call that makes it. Builds with
+// the race detector return [ErrSelfWait] at once; other builds wait until
+// the context ends. A listener stops itself with its Handle's Stop, which
+// never waits (see [Scope.ListenSelf]). [WithStallWarning] reports any
+// wait that lasts, naming the listeners that hold it up.
+//
+// # Testing
+//
+// Unlisten, Close and Handle.Wait work inside a testing/synctest bubble
+// and keep its fake time: a wait with a deadline ends when the bubble's
+// clock reaches it. A Scope can be used by one bubble after another and
+// outside them, but not from inside and outside a bubble at the same time:
+// touching a bubble's channel from outside it is a fatal error of the
+// runtime. The channel of Handle.Done is made by the first call of Done
+// (unless the listener is Stopped by then), and so belongs to the bubble
+// of that call.
+//
+// docs/design.md in the repository describes the algorithm and its proof,
+// and docs/concurrency.md says, method by method, what may run
+// concurrently and how long it can block.
 package scope

@@ -25,10 +25,10 @@ var (
 	ErrUnknownHandle = errors.New("scope: unknown handle")
 )
 
-// A Scope is a set of listeners that events are dispatched to, the model of
-// a kauth scope. Listen registers a listener, Dispatch calls every active
-// listener with an event, and Unlisten removes a listener and waits until
-// no call of it is running any more:
+// A Scope is a set of listeners that events are dispatched to. Listen
+// registers a listener, Dispatch calls every Active listener with an
+// event, and Unlisten removes a listener and waits until no call of it is
+// running any more:
 //
 //	s := scope.New[Op]("fileop")
 //	h, _ := s.Listen("driver", drv.authorize) // drv.authorize may run now
@@ -37,26 +37,20 @@ var (
 //		drv.free() // drv.authorize is not running and never runs again
 //	}
 //
-// Every Dispatch holds a read-side reference on the Scope's epoch for as
-// long as it calls listeners. Unlisten removes the listener, then waits
-// for a grace period: every Dispatch that could have seen the listener has
-// returned by then. With WithIsolation, each listener has an epoch of its
-// own instead, and Unlisten waits only for that listener's calls.
-//
 // All methods are safe to call from any number of goroutines at once.
-// Dispatch takes no lock, allocates nothing and, in the common case, writes
-// only a counter that no other processor writes (see package lifecycle).
-// Listeners may call Listen, Dispatch and their own Handle's Stop; a wait
-// for their own Scope from inside (Unlisten, Close, Handle.Wait) can never
-// succeed, and fails fast with ErrSelfWait in a race-enabled build (see
+// Dispatch never waits for Listen, Unlisten or Close; Unlisten may wait
+// for every Dispatch that was running when it began (with WithIsolation,
+// only for the calls of its own listener). Listeners may call Listen, Dispatch
+// and any Handle's Stop; they must never call Unlisten, Close or
+// Handle.Wait of their own Scope, which would wait for themselves (see
 // ErrSelfWait). A Scope must be created with New and must not be copied
 // after first use.
 //
 // A Scope needs no Close to be garbage collected: it owns no goroutine
 // while no drain is pending, and a drain's goroutine ends with the drain.
 // It costs 256 bytes (amd64) and one 64-byte allocation per listener
-// until its dispatchers collide on two processors (see package lifecycle
-// for what the epoch costs then).
+// until its dispatchers collide on two processors (package lifecycle says
+// what the counters cost then).
 //
 // In the terminology of the Go memory model, the return of every
 // invocation of a listener "synchronizes before" the close of its Handle's
@@ -103,7 +97,7 @@ type scopeFields struct {
 }
 
 // New returns an open Scope with no listeners. The name is used in
-// errors and stall reports.
+// errors and stall reports. New panics if an Option is nil.
 func New[E any](name string, opts ...Option) *Scope[E] {
 	s := new(Scope[E])
 	s.name = name

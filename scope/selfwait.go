@@ -13,22 +13,23 @@ import (
 // ErrSelfWait is the error of an Unlisten, Close or Handle.Wait called
 // inside a call of the same Scope (from a listener, the panic handler, or
 // anything they call on their goroutine): the wait waits for the Dispatch
-// making it, and so can never end. A listener stops itself with its
-// Handle's Stop, which never waits. In a Scope made WithIsolation, only a
-// wait for the listener whose call the goroutine is in, or Close, is a
-// self-wait.
-//
-// It is lifecycle.ErrSelfWait, the one sentinel of both packages: an
-// error of either wraps it, and errors.Is(err, lifecycle.ErrSelfWait)
-// holds for both.
+// that is making it, and so can never end. Never make such a call; a
+// listener stops itself with its Handle's Stop, which never waits. In a
+// Scope made WithIsolation, only a wait for the listener whose call the
+// goroutine is in, or Close, is a self-wait.
 //
 // Only builds with the race detector (go test -race, the race build tag)
-// detect a self-wait, and only a certain one: there the call returns an
-// error wrapping ErrSelfWait at once, having done what can be done
-// without waiting (the listener, for Close every listener, is stopped,
-// and its Done closes once its calls have returned). Other builds wait
-// until the context ends, and WithStallWarning reports the wait
-// (docs/design.md, §3.9, says why and what detection would cost).
+// detect a self-wait, and only one made on the goroutine that is inside
+// the call and certain never to end. There the call returns an error
+// wrapping ErrSelfWait at once, having done what can be done without
+// waiting: the listener (for Close, every listener) is stopped, and its
+// Done closes once its calls have returned. Other builds wait until the
+// context ends, and WithStallWarning reports the wait; no build detects a
+// wait through another goroutine (a listener that waits for a goroutine
+// that unlistens). docs/design.md, §3.9, says why.
+//
+// ErrSelfWait is lifecycle.ErrSelfWait, one sentinel for both packages:
+// errors.Is(err, ErrSelfWait) holds for a self-wait error of either.
 var ErrSelfWait = lifecycle.ErrSelfWait
 
 // selfWait reports whether a wait for c (for the whole Scope if c is nil)

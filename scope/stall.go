@@ -26,13 +26,14 @@ type Stall struct {
 	Scope    string        // the scope's name
 	Listener string        // the listener waited for; "" for Close
 	Waited   time.Duration // how long the call had waited when it reported
-	// Inside is the number of calls holding the wait up: Dispatch calls
-	// inside the scope, or, WithIsolation, calls of the listeners waited
-	// for.
+	// Inside is the number of calls inside when the report was made:
+	// Dispatch and Decide calls of the scope, or, WithIsolation, calls of
+	// the listener waited for (for Close, of every listener not yet
+	// Stopped).
 	Inside int
-	// Running names the listeners whose calls were running and holding
-	// the wait up, by the names they were registered with (see
-	// WithStallWarning for how they are found).
+	// Running names the listeners found running and holding the wait
+	// up, by the names they were registered with (see WithStallWarning
+	// for how they are found).
 	Running []string
 }
 
@@ -71,29 +72,32 @@ func (st Stall) LogValue() slog.Value {
 // still waiting after the given duration call report once, on the waiting
 // goroutine, and then go on waiting. Several waits may report at the same
 // time, so report must be safe for concurrent use, and it should return
-// quickly. The causes of a stall are a listener that blocks and a wait
-// from inside a listener of the same scope, which waits for itself (in a
-// race-enabled build that one fails at once instead: see ErrSelfWait).
+// quickly. If report panics, the panic reaches the caller of the wait and
+// leaves the Scope usable: the listeners still drain. The causes of a
+// stall are a listener that blocks and a wait from inside a listener of
+// the same scope, which waits for itself (in a race-enabled build that one
+// fails at once instead: see ErrSelfWait).
 //
 // The report names the listeners holding the wait up (Stall.Running), and
 // so does the error of a wait whose context ends. WithIsolation, each
 // listener counts its own calls, and the names are exact. Otherwise the
-// scope counts only calls of all its listeners together, and the names
-// come from a goroutine profile (runtime.GoroutineProfile): a goroutine
-// inside a Dispatch (or a Decide) is running the listener whose function
-// it called. Listeners that share a function (made by one closure, or
-// with the same method) are told apart only by the calls, so all of them
-// are named when one runs; a function that is a listener of two scopes
-// is named in the reports of both; a call more than about 30 frames
-// deeper than its Dispatch is not seen.
+// names come from a goroutine profile (runtime.GoroutineProfile): a
+// goroutine inside a Dispatch (or a Decide) is running the listener whose
+// function it called. Listeners that share a function (made by one
+// closure, or with the same method) are told apart only by the calls, so
+// all of them are named when one runs; a function that is a listener of
+// two scopes is named in the reports of both; a listener blocked more than
+// about 30 frames deeper than its Dispatch is not seen.
 //
-// The profile does not stop the world while it reads the stacks (only
-// for two short pauses), but it reads every goroutine's stack: it costs
-// about a microsecond of CPU per goroutine of the program. One profile
-// serves every wait that began before it and reports or fails while it
-// is taken, so that a storm of timed-out waits on a program with many
-// goroutines takes one profile at a time, not one per wait. Dispatch pays
-// nothing for any of it.
+// The profile does not stop the world while it reads the stacks, but it
+// reads the stack of every goroutine of the program, so it costs CPU time
+// in proportion to their number. One profile is shared by every wait that
+// began before it: a wait uses the latest profile begun since the wait
+// began, and takes one only if there is none. And a Scope reuses the
+// culprits it named last, without a profile, while the same calls hold its
+// waits up. So a storm of waits timing out behind one stuck listener, on a
+// program with many goroutines, takes one profile, not one per wait.
+// Dispatch pays nothing for any of it.
 //
 // WithStallWarning panics if after is not positive or report is nil.
 func WithStallWarning(after time.Duration, report func(Stall)) Option {

@@ -11,26 +11,34 @@ import (
 )
 
 // Unlisten stops the listener of h, as h.Stop does, then waits until no
-// invocation of it is running and returns nil. After a nil return the
-// listener's Func is not running and will never run again, so its owner
-// may release what the Func touches; h's State is Stopped and its Done is
-// closed. Unlisten of a listener that is already stopping or stopped
-// waits for the same drain and returns nil once it is done.
+// call of it is running and returns nil. After a nil return the listener's
+// Func is not running and will never run again, so its owner may release
+// what the Func touches; h's State is Stopped and its Done is closed.
+// Unlisten of a listener that is already stopping or stopped waits for
+// the same drain and returns nil once it is done.
+//
+// To know that, Unlisten may have to wait for every Dispatch of the Scope
+// that was running when it began, not only for the calls of this
+// listener: a slow or blocked listener delays every Unlisten of its Scope,
+// unless the Scope was made WithIsolation. Concurrent Unlistens share that
+// wait. If no Dispatch is running when Unlisten stops the listener
+// (WithIsolation: no call of this listener), Unlisten finishes it at once,
+// starting no goroutine.
 //
 // If ctx ends first, Unlisten returns an error for which
 // errors.Is(err, ctx.Err()) holds, naming the listeners whose calls still
-// held the drain up; the listener stays removed, and its Handle's Done is
-// still closed when the drain completes. If h is nil or zero, or was
+// held the drain up; the listener stays removed, and its Done closes when
+// the drain completes in the background. A panic from ctx's methods or
+// from the stall report (WithStallWarning) reaches the caller and leaves
+// the same state: the Scope stays usable. If h is nil or zero, or was
 // returned by another Scope, Unlisten returns an error wrapping
-// ErrUnknownHandle and leaves h untouched. Called where it can never
-// succeed, inside a call of this Scope (see ErrSelfWait), it stops the
-// listener, as Stop would, and returns an error wrapping ErrSelfWait at
-// once. Unlisten panics if ctx is nil, before it changes anything.
+// ErrUnknownHandle and leaves h untouched. Unlisten panics if ctx is nil,
+// before it changes anything.
 //
-// Unlisten waits for every Dispatch of the Scope that was running when it
-// began, not only the calls of this listener: a slow or blocked listener
-// delays every Unlisten of its Scope, unless the Scope was made
-// WithIsolation. Concurrent Unlistens share grace periods.
+// Never call Unlisten from inside a call of this Scope: it would wait for
+// itself (see ErrSelfWait). A race-enabled build stops the listener, as
+// Stop would, and returns an error wrapping ErrSelfWait at once; other
+// builds wait until ctx ends.
 func (s *Scope[E]) Unlisten(ctx context.Context, h *listener.Handle) error {
 	if ctx == nil {
 		panic("scope: Unlisten: nil Context")
@@ -94,19 +102,23 @@ func (s *Scope[E]) own(h *listener.Handle) (*handle.Core, error) {
 }
 
 // Close stops every listener, makes later Listen calls fail with
-// ErrClosed, and waits until no invocation of any listener is running,
-// then returns nil; every Handle of the Scope is then Stopped, its Done
-// closed. Dispatch after Close returns Defer. Close may be called more
-// than once and from several goroutines; every call waits for the same
-// drains.
+// ErrClosed, and waits until no call of any listener is running, then
+// returns nil; every listener registered before Close is then Stopped,
+// its Done closed. Dispatch after Close returns Defer. Close may be
+// called more than once and from several goroutines; every call waits for
+// the same drains.
 //
 // If ctx ends first, Close returns an error for which
 // errors.Is(err, ctx.Err()) holds, naming the listeners whose calls still
 // held it up; the Scope stays closed and the drains complete in the
-// background, closing every Handle's Done. Called inside a call of this
-// Scope (see ErrSelfWait), Close closes the Scope and stops every
-// listener, then returns an error wrapping ErrSelfWait at once. Close
-// panics if ctx is nil, before it changes anything.
+// background, closing every Handle's Done. A panic from ctx's methods or
+// from the stall report reaches the caller and leaves the same state.
+// Close panics if ctx is nil, before it changes anything.
+//
+// Never call Close from inside a call of this Scope: it would wait for
+// itself (see ErrSelfWait). A race-enabled build closes the Scope and
+// stops every listener, then returns an error wrapping ErrSelfWait at
+// once; other builds wait until ctx ends.
 func (s *Scope[E]) Close(ctx context.Context) error {
 	if ctx == nil {
 		panic("scope: Close: nil Context")

@@ -8,12 +8,12 @@ import (
 
 // The memory benchmarks of lifecycle and scope: heap bytes per Epoch, per
 // Guard and per Scope, idle (never entered from two processors at once)
-// and after contention (readers on every processor entering at once), at GOMAXPROCS 1, 2, 64 and 256, next
-// to what the same protection costs with a sync.RWMutex. GOMAXPROCS is
-// set inside the benchmark and restored after it; it may exceed the
-// number of cores (a 64-core host's GOMAXPROCS on this machine), which
-// is the point: the cost must follow the processors that actually entered,
-// not the host.
+// and after contention (readers on every processor entering at once), at
+// GOMAXPROCS 1, 2, 64 and 256, next to what the same protection costs with
+// a sync.RWMutex. GOMAXPROCS is set inside the benchmark and restored
+// after it; it may exceed the number of cores (a 64-core host's GOMAXPROCS
+// on a smaller machine), which is the point: the cost must follow the
+// processors that actually entered, not the host.
 //
 // These are not timing benchmarks. Each iteration is one complete
 // measurement: allocate n objects and keep them alive (state=idle: each
@@ -41,8 +41,8 @@ import (
 // allocs/op (ReportAllocs would divide the measurement's own allocations
 // by b.N): B/object is the allocation figure here.
 
-// Objects per measurement: for state=idle, the 100,000 of the issue's
-// memory target; after contention, enough for the live-heap delta to
+// Objects per measurement: for state=idle, 100,000, the count the memory
+// target is stated for; after contention, enough for the live-heap delta to
 // dwarf what the runtime allocates meanwhile (a few hundred bytes: about
 // 1 B/object here), and few enough that contending them one by one
 // (phase 1 of crowd) stays quick.
@@ -52,7 +52,8 @@ const (
 )
 
 // Procs are the GOMAXPROCS values every memory and grace-period-size
-// benchmark runs at: this machine's, and hosts of 64 and 256 cores.
+// benchmark runs at: the one or two processors of a small container, and
+// hosts of 64 and 256 cores.
 var Procs = []int{1, 2, 64, 256}
 
 // A Subject is n objects of one kind, allocated one by one, with one

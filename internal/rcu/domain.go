@@ -58,8 +58,7 @@ type Counts struct {
 // writer state follows on the same line or the next: a grace period
 // writes it a few times, which costs each reader one miss per grace
 // period, while a separate line per Domain would double the memory of
-// every idle Guard and Scope (the rejected alternative, used until the
-// Domain became lazy).
+// every idle Guard and Scope (the rejected alternative).
 type Domain struct {
 	// idx holds the current index in bit 0, the hurry flag in bit 1 and
 	// the nudge in bit 2 (see Hurry and Nudge). The grace-period runner

@@ -30,8 +30,8 @@ func newShard() *Shard {
 // grew) makes a larger copy. Slots fill in as processors first enter.
 //
 // Rejected alternatives: allocating every processor's shard at the first
-// collision, as the Epoch did up front before it became lazy, costs 32 KiB
-// per object at GOMAXPROCS 256 when two readers collide; a shard per
+// collision costs 32 KiB per object at GOMAXPROCS 256 when two readers
+// collide; a shard per
 // collision found by hashing, as Java's LongAdder does with its probe,
 // needs a per-goroutine probe, which Go does not offer.
 type Table struct {
