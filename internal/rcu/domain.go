@@ -114,8 +114,8 @@ func (d *Domain) Idx() uint32 { return d.idx.Load() }
 
 // Nudge makes the next reader that enters d yield its processor once
 // first, and lower the nudge. Writers nudge whenever goroutines of theirs
-// want a processor: when they call in, when they return, when they wake
-// or start a goroutine.
+// want a processor: when they return, and when they wake or start a
+// goroutine.
 //
 // It is for processor shortage, the common case of containers, where
 // GOMAXPROCS follows a CPU limit of one or two: a reader that never
