@@ -493,8 +493,8 @@ func (u *noneImpl) once(ctx context.Context, ev int) listener.Result { return u.
 // base), quiesce-decide (Scope.Decide), dispatcher (Dispatcher.Dispatch),
 // quiesce-isolated (a Scope made WithIsolation) and the baselines, each
 // running the same listener loop.
-// The targets are stated against floor and rwmutex
-// (bench/ratios prints them).
+// The targets are stated against floor and rwmutex (bench/ratios
+// prints them).
 func BenchmarkDispatch(b *testing.B) {
 	for _, n := range []int{1, 4, 16} {
 		for _, mode := range []string{"serial", "parallel"} {

@@ -235,7 +235,7 @@ func benchSynchronize(b *testing.B, impl string, readers int) {
 // no shard) and on one whose readers collided and then entered from
 // every processor (a shard per processor: see benchkit.Crowd), at GOMAXPROCS 1,
 // 2, 64 and 256, set inside the benchmark. What it shows is how a grace
-// period's cost grows with the shards it scans: the target is
+// period's cost grows with the shards it scans: the target is
 // at most 2x the 2-shard time (state=collided/gomaxprocs=2) at
 // GOMAXPROCS 256. The baseline is its RWMutex equivalent, Lock and
 // Unlock of an RWMutex that readers used the same way, whose cost does

@@ -16,8 +16,8 @@ import (
 // dispatchers on every processor, see benchkit.Crowd), collects, and
 // divides the growth of the live heap by n. B/object counts the
 // Scope, its listener's Handle and whatever the epoch grew; MiB/100k
-// (state=idle) is the total for 100,000 of them, the memory
-// target (under 32 MiB at every GOMAXPROCS). impl=quiesce-isolated is a
+// (state=idle) is the total for 100,000 of them, the memory target of
+// docs/benchmarks.md (under 32 MiB at every GOMAXPROCS). impl=quiesce-isolated is a
 // Scope made WithIsolation, whose listener has a domain of its own.
 func BenchmarkMemory(b *testing.B) {
 	for _, state := range []string{"idle", "contended"} {

@@ -287,7 +287,8 @@ func benchListenUnlisten(b *testing.B, impl string, registered int, fifo bool) {
 
 // BenchmarkRegister measures registering 10,000 listeners one by one on
 // a new Scope: one op is all 10,000 Listens, so ns/op and B/op are the
-// totals the target is stated in (under 10 ms and under 10 MB).
+// totals the target of docs/benchmarks.md is stated in (under 10 ms and
+// under 10 MB).
 // The baseline appends the same 10,000 funcs to a new rwScope, one Lock
 // each. Each op's scope is garbage after it; collecting it is part of
 // the cost for both.
@@ -397,9 +398,9 @@ func BenchmarkUnlistenWhileDispatching(b *testing.B) {
 // time inside it and the scheduler often preempts one there. A reader
 // preempted inside its section holds a grace period up until it runs
 // again; an RWMutex's waiting writer parks new readers instead, which
-// frees processors for the preempted ones (the item 6: the
-// demo's scope p99 was about 10 ms, its RWMutex p99 about 0.1 ms; the
-// target is a p99 within 2x of the RWMutex's). Metrics as in
+// frees processors for the preempted ones (design.md §3.5 has how
+// quiesce gets the same effect without parking; the target is a p99
+// within 2x of the RWMutex's). Metrics as in
 // BenchmarkUnlistenWhileDispatching; impl=dispatcher gives every
 // dispatching goroutine a Dispatcher of its own.
 //
