@@ -39,7 +39,10 @@ func (h *Handle) Name() string { return h.core().Name }
 // State returns the listener's current state. The answer may be stale as
 // soon as it returns, except Stopped, which is final. State reports
 // Stopped as soon as Done is closed, and Done is closed whenever State
-// reports Stopped.
+// reports Stopped. State waits for nothing but one step of another
+// goroutine: called while that goroutine is finishing the listener
+// (between the close of Done and the record of Stopped, a few
+// instructions), it yields the processor until the step is done.
 func (h *Handle) State() State { return State(h.core().Observed()) }
 
 // Done returns a channel that is closed when the listener reaches Stopped:

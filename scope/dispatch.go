@@ -171,8 +171,9 @@ func (s *Scope[E]) dispatchSlow(ctx context.Context, ev E, entries []*handle.Cor
 // serves the whole loop: it exits the section of the listener being
 // called if that call panics or calls runtime.Goexit. Rejected
 // alternative: a function per listener with a deferred Exit and a call
-// to Domain.Enter, which cost two calls and a defer per listener (about
-// 9.5 ns each, against 4 for what is left: the two atomic adds).
+// to Domain.Enter: two calls and a defer per listener on top of the two
+// atomic adds that no isolated listener can avoid (the floor-isolated
+// baseline of docs/benchmarks.md).
 //
 // The Scope's own epoch counts nothing here, but its index word carries
 // the nudge of its writers (rcu.Domain.Nudge): a Dispatch answers it, as

@@ -4,8 +4,8 @@
 // RLock without the shared write, so dispatches on different processors do
 // not contend and never wait for a writer; [Scope.Unlisten] is Lock: when
 // it returns nil, no call of the listener is running and none will start,
-// so its owner may free what the listener uses. The model is a NetBSD
-// kauth scope (kauth_listen_scope, kauth_unlisten_scope,
+// so its owner may free what the listener uses. The model is a kauth scope
+// of NetBSD and macOS's XNU (kauth_listen_scope, kauth_unlisten_scope,
 // kauth_authorize_action), with the guarantee of Unlisten, which kauth
 // lacks.
 //

@@ -45,8 +45,9 @@ type table struct {
 // Listen costs amortized O(1) time and allocation whatever the number of
 // listeners.
 //
-// Listen returns ErrNilFunc if fn is nil and ErrClosed if the Scope has
-// been closed, and registers nothing then.
+// Listen returns ErrNilFunc if fn is nil (whether or not the Scope is
+// closed) and ErrClosed if the Scope has been closed, and registers
+// nothing then.
 func (s *Scope[E]) Listen(name string, fn listener.Func[E]) (*listener.Handle, error) {
 	if fn == nil {
 		return nil, ErrNilFunc

@@ -82,7 +82,7 @@ func batchTable(s samples) {
 // stormTable: the lateness of an unrelated goroutine in a program of
 // 10,000 goroutines, with and without a storm of timed-out Unlistens.
 func stormTable(s samples) {
-	fmt.Fprintln(stdout, "An unrelated goroutine of a program of 10,000 goroutines sleeps 1 ms at a time; lateness is how much longer than that it took to run again. *storm*: a round of 20 Unlistens at once with 1 ms deadlines behind one stuck listener every 10 ms, for the whole run; every one times out, and its error names the stuck listener. *profiles*: the goroutine profiles that naming took in the whole run (design.md §3.9).")
+	fmt.Fprintln(stdout, "An unrelated goroutine of a program of 10,000 goroutines sleeps 1 ms at a time; lateness is how much longer than that it took to run again. *storm*: a round of 20 Unlistens at once with 1 ms deadlines behind one stuck listener every 10 ms, for the whole run; every one times out, and its error names the stuck listener. *profiles*: the goroutine profiles that naming took in the whole run (design.md §3.11).")
 	fmt.Fprintln(stdout)
 	fmt.Fprintln(stdout, "| GOMAXPROCS | none p50 / p99 / max ms | storm p50 / p99 / max ms | p99 storm ÷ none | profiles |")
 	fmt.Fprintln(stdout, "|---|---|---|---|---|")

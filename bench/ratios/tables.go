@@ -39,9 +39,11 @@ func dispatchTable(s samples) {
 }
 
 // oldGuardBytes is the heap per Guard of the eager design, which allocates
-// shards for nextpow2(max(GOMAXPROCS, NumCPU)) processors up front,
-// measured on this machine over 10,000 Guards: the limit for a lazy
-// Guard's memory after contention (design.md §3.7).
+// shards for nextpow2(max(GOMAXPROCS, NumCPU)) processors up front: the
+// limit for a lazy Guard's memory after contention (design.md §3.7). The
+// figures were measured over 10,000 Guards of that design before it was
+// replaced; a run of bench/run.sh cannot measure them again, so the page
+// labels them as constants.
 var oldGuardBytes = map[int]float64{1: 720, 2: 720, 64: 8656, 256: 33232}
 
 func memName(object, state string, procs int, impl string) string {

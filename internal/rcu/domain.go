@@ -254,8 +254,9 @@ func (d *Domain) Exit(c *Counts) {
 func (d *Domain) Wake(c *Counts) {
 	// sleep first: the base pairs' bits are written before a runner
 	// announces itself, so reading c.bit is ordered only after a non-nil
-	// load. A reader that saw one sleep may wake a later one: that runner
-	// only checks the counters once more.
+	// load. A reader that loaded a sleep that has since ended sends on
+	// that sleep's channel, which no one reads again: every sleep makes a
+	// channel of its own, so a stale send wakes no later sleep.
 	if sl := d.sleep.Load(); sl != nil && sl.bit == c.bit {
 		select {
 		case sl.wake <- struct{}{}:

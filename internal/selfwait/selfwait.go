@@ -6,7 +6,8 @@
 // It is compiled in only with the race detector (the race build tag), the
 // way Linux's lockdep is a debug build: it needs to know which goroutine
 // is inside which section, and Go tells a goroutine its identity only
-// through runtime.Stack, about a microsecond a call. A normal build pays
-// nothing: the Tracker and the G are empty and every method is a no-op
-// the compiler removes (docs/design.md, hazards, has the measurement).
+// through runtime.Stack, microseconds a call (docs/benchmarks.md,
+// "Builds", has the measurement). A normal build pays nothing: the
+// Tracker and the G are empty and every method is a no-op the compiler
+// removes.
 package selfwait
