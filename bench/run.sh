@@ -5,7 +5,7 @@
 #
 #   bench/run.sh                                     # the published run: 6 rounds of about 3 minutes
 #                                                    # on a quiet machine, ~20 minutes in all
-#   ROUNDS=1 BENCHTIME=20ms OUT=/tmp/b bench/run.sh  # a quick look, ~1 minute
+#   ROUNDS=1 BENCHTIME=20ms OUT=$(mktemp -d) bench/run.sh  # a quick look, ~1 minute
 #
 # The runs are interleaved: ROUNDS rounds of `go test -count 1`, each over
 # every benchmark, instead of one `go test -count ROUNDS`, which would run

@@ -29,8 +29,9 @@
 // The default build finds the processor a reader runs on through a
 // runtime function that the Go runtime keeps reachable but does not
 // export. Building with the tag quiesce_portable uses no runtime internals
-// instead; its Enter costs more (docs/benchmarks.md has the figures) and
-// may allocate after a garbage collection.
+// instead; its Enter costs about the same on one processor and more when
+// goroutines enter in parallel on several (docs/benchmarks.md, "Builds"),
+// and may allocate after a garbage collection.
 //
 // # Self-waits
 //

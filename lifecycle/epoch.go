@@ -163,7 +163,7 @@ func (e *Epoch) Inside() int {
 // inside a section of the same Guard (and, in package scope, Unlisten,
 // Close or Handle.Wait inside a call of the same Scope: scope.ErrSelfWait
 // is this same value). Exit the section first; a listener stops itself
-// with its Handle's Stop, which never waits.
+// with its Handle's Stop, which does not wait for calls to return.
 //
 // Only builds with the race detector (go test -race, the race build tag)
 // detect a self-wait, and there the call returns an error wrapping

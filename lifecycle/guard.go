@@ -33,7 +33,8 @@ import (
 //
 // TryEnter, Exit, Close and Closed are safe to call from any number of
 // goroutines at once. TryEnter and Exit never wait for Close, and cost
-// what Epoch.Enter and Ref.Exit cost.
+// about what Epoch.Enter and Ref.Exit cost (docs/benchmarks.md, "Enter
+// and Exit").
 // The zero Guard is open and ready to use; a Guard must not be copied
 // after first use. Its memory is an Epoch's: one 128-byte block until
 // callers on two processors collide. Calling Close inside a section the

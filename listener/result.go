@@ -83,8 +83,8 @@ func Notify[E any](fn func(ctx context.Context, ev E)) Func[E] {
 	return func(ctx context.Context, ev E) Result {
 		// The scope's question "which function do you wrap?", asked
 		// only of Notify adapters, and only to name a stuck listener: a
-		// type check of an interface against one type, which costs an
-		// observer less than a nanosecond. Rejected alternative: reading
+		// type check of an interface against one type, all it costs an
+		// observer. Rejected alternative: reading
 		// fn out of this closure's memory, whose layout the language
 		// does not define.
 		if p, ok := ctx.(*handle.Probe); ok {

@@ -16,9 +16,10 @@
 //
 // A listener must never call Unlisten, Close or Handle.Wait of its own
 // Scope: the wait would wait for the very call that makes it. Builds with
-// the race detector return [ErrSelfWait] at once; other builds wait until
-// the context ends. A listener stops itself with its Handle's Stop, which
-// never waits (see [Scope.ListenSelf]). [WithStallWarning] reports any
+// the race detector detect such a wait made on the listener's own
+// goroutine and return [ErrSelfWait] at once; other builds wait until the
+// context ends. A listener stops itself with its Handle's Stop, which does
+// not wait for calls to return (see [Scope.ListenSelf]). [WithStallWarning] reports any
 // wait that lasts, naming the listeners that hold it up.
 //
 // # Testing

@@ -244,10 +244,10 @@ func (s *Scope[E]) drainIsolated(ctx context.Context, c *handle.Core) error {
 //
 // minDead keeps a Scope whose few listeners come and go from copying, and
 // so allocating, on every other Unlisten: its appends then copy the table
-// when it is full, and its Unlistens allocate nothing. An allocation now
-// and then takes tens of microseconds (a fresh page, a span to sweep),
-// which is most of Unlisten's 99th percentile on one processor when
-// every other Unlisten allocates.
+// when it is full, and its Unlistens allocate nothing. An occasional
+// allocation (a fresh page, a span to sweep) is slow enough to make up
+// Unlisten's 99th percentile on one processor when every other Unlisten
+// allocates.
 func (s *Scope[E]) finishLocked(cs ...*handle.Core) {
 	for _, c := range cs {
 		c.Finish()

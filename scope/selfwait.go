@@ -14,7 +14,8 @@ import (
 // inside a call of the same Scope (from a listener, the panic handler, or
 // anything they call on their goroutine): the wait waits for the Dispatch
 // that is making it, and so can never end. Never make such a call; a
-// listener stops itself with its Handle's Stop, which never waits. In a
+// listener stops itself with its Handle's Stop, which does not wait for
+// calls to return. In a
 // Scope made WithIsolation, only a wait for the listener whose call the
 // goroutine is in, or Close, is a self-wait.
 //

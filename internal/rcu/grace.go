@@ -125,7 +125,9 @@ func (d *Domain) broadcastLocked() {
 }
 
 // gracePeriod waits for every reader that entered before it started. Only
-// the runner calls it, so idx has one writer at a time.
+// the runner calls it, so the index bit and the hurry bit of idx have one
+// writer at a time (the nudge bit is raised by writers and lowered by
+// readers, each with a compare-and-swap that leaves the other bits).
 //
 // Why both waits:
 //   - The wait on the inactive index catches readers that loaded idx
@@ -176,7 +178,7 @@ func (d *Domain) setIdx(i uint32) {
 // few hundred nanoseconds; then raise the hurry flag (see hurry) and
 // yield, which lets a reader that shares our processor run before we
 // sleep (a sleeping runner woken by that reader would sit behind it on
-// the run queue: measured at around 100 µs); then sleep on a wake
+// the run queue for the rest of its time slice); then sleep on a wake
 // channel.
 //
 // Each phase ends after a time or after a number of checks, whichever
@@ -188,7 +190,7 @@ func (d *Domain) setIdx(i uint32) {
 // it spins never ends there.
 const (
 	spinFor   = 2 * time.Microsecond
-	maxSpins  = 256 // checks; a check of a few shards takes 10-20 ns
+	maxSpins  = 256 // checks; a check of a few shards is a few loads
 	yieldFor  = 20 * time.Microsecond
 	maxYields = 8
 	hurryFor  = 200 * time.Microsecond
@@ -202,8 +204,9 @@ const (
 // readers keep the processors busy; so does the runner, whose own yields
 // put it at the back of the queue. Without the flag, with goroutines that
 // never block, the scheduler gets back to them once per time slice (10 ms
-// each): an Unlisten was measured at 170 ms; with it, at about 30 µs, as
-// with an RWMutex, whose waiting writer parks new readers. Yielding is
+// each), and an Unlisten waits many time slices; with it, about as long
+// as with an RWMutex, whose waiting writer parks new readers
+// (docs/benchmarks.md, "Unlisten latency"). Yielding is
 // all it asks of readers: parking them would make Dispatch wait for
 // Unlisten.
 //
@@ -269,8 +272,8 @@ func (d *Domain) waitDrained(ctx context.Context, i uint32, list []*Shard, h *hu
 }
 
 // sleepDrained sleeps until index i drains, woken by the Exits of its
-// readers. It announces itself before its final check (see Exit for the
-// other half of this handshake; MUTANT_EXIT_LOADS_WAITING_FIRST of
+// readers. It announces itself before its final check (see Wake, which
+// Exit calls, for the other half of this handshake; MUTANT_EXIT_LOADS_WAITING_FIRST of
 // lifecycle/model shows the lost wake-up when Exit loads first).
 func (d *Domain) sleepDrained(ctx context.Context, i uint32, list []*Shard, h *hurry) error {
 	// The base pairs' bits are written once, by the first runner that

@@ -26,7 +26,7 @@ func runtimeProcUnpin()
 //
 // Pin and Unpin are one-line wrappers so that each inlines and a caller
 // makes exactly the two runtime calls; a function that called both would
-// be over the inliner's budget and cost a third call (about 1.5 ns).
+// be over the inliner's budget and cost a third call.
 func Pin() int { return runtimeProcPin() }
 
 // Unpin ends a Pin.

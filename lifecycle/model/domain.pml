@@ -3,7 +3,9 @@
  * period, at the level of its atomics: the uncontended base counters,
  * lazily created and published per-processor shards, drained() loading the
  * shard list before any counter, and the waiting/wake handshake between
- * Exit and a parked grace-period runner.  With -DISOLATED: one Domain per
+ * Exit and a parked grace-period runner (in the Go code, waiting and wake
+ * are one per-sleep pointer, rcu.Domain's sleep: its index bit and its
+ * channel).  With -DISOLATED: one Domain per
  * listener (isolated listeners).  See README.md in this folder.
  *
  * epoch.pml checks the core of the algorithm (two indexes, the flip, the

@@ -20,9 +20,9 @@
  *   need[c]   = target - completed for caller c (the code only ever
  *               compares completed with target, and completed only grows,
  *               by one);
- *   closed[c] = "the done channel caller c took is closed" (done is
- *               closed-and-replaced: closing it closes the channel every
- *               current waiter took; a later waiter takes the new one);
+ *   closed[c] = "the done channel caller c took is closed" (in the Go
+ *               code the first waiter makes done, the broadcast closes
+ *               and drops it, and a later waiter makes a new one);
  *   ghosts fresh[c] ("the grace period running began after c's call")
  *               and served[c] ("a grace period that began after c's call
  *               has completed") replace numbering the grace periods.
