@@ -19,8 +19,9 @@
 // the race detector detect such a wait made on the listener's own
 // goroutine and return [ErrSelfWait] at once; other builds wait until the
 // context ends. A listener stops itself with its Handle's Stop, which does
-// not wait for calls to return (see [Scope.ListenSelf]). [WithStallWarning] reports any
-// wait that lasts, naming the listeners that hold it up.
+// not wait for calls to return (see [Scope.ListenSelf]).
+// [WithStallWarning] reports any wait that lasts, naming the listeners
+// that hold it up.
 //
 // # Testing
 //

@@ -273,8 +273,9 @@ func (d *Domain) waitDrained(ctx context.Context, i uint32, list []*Shard, h *hu
 
 // sleepDrained sleeps until index i drains, woken by the Exits of its
 // readers. It announces itself before its final check (see Wake, which
-// Exit calls, for the other half of this handshake; MUTANT_EXIT_LOADS_WAITING_FIRST of
-// lifecycle/model shows the lost wake-up when Exit loads first).
+// Exit calls, for the other half of this handshake;
+// MUTANT_EXIT_LOADS_WAITING_FIRST of lifecycle/model shows the lost
+// wake-up when Exit loads first).
 func (d *Domain) sleepDrained(ctx context.Context, i uint32, list []*Shard, h *hurry) error {
 	// The base pairs' bits are written once, by the first runner that
 	// sleeps (runners are one goroutine at a time, handed on under mu),
