@@ -8,19 +8,26 @@ import (
 	"testing"
 )
 
-// TestPageIsGenerated: docs/benchmarks.md is exactly what -page makes of
-// the committed results, so that the page cannot drift from the run it
-// claims to come from, and cannot be edited by hand.
-func TestPageIsGenerated(t *testing.T) {
+// generatedPage is what -page makes of the committed results.
+func generatedPage(t *testing.T) []byte {
+	t.Helper()
 	var buf bytes.Buffer
 	if err := page(&buf, "../results"); err != nil {
 		t.Fatal(err)
 	}
+	return buf.Bytes()
+}
+
+// TestPageIsGenerated: docs/benchmarks.md is exactly what -page makes of
+// the committed results, so that the page cannot drift from the run it
+// claims to come from, and cannot be edited by hand.
+func TestPageIsGenerated(t *testing.T) {
+	gen := generatedPage(t)
 	got, err := os.ReadFile("../../docs/benchmarks.md")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.Equal(buf.Bytes(), got) {
+	if !bytes.Equal(gen, got) {
 		t.Errorf("docs/benchmarks.md is not what bench/results generates: run bench/run.sh, or (cd bench && go run ./ratios -page results > ../docs/benchmarks.md) if only the generator changed")
 	}
 }
@@ -29,11 +36,8 @@ func TestPageIsGenerated(t *testing.T) {
 // fmt, where a stray verb ("95% c") prints as "%!c(MISSING)" and go vet
 // cannot see it in a format string built at run time.
 func TestPageHasNoFormatErrors(t *testing.T) {
-	var buf bytes.Buffer
-	if err := page(&buf, "../results"); err != nil {
-		t.Fatal(err)
-	}
-	if m := regexp.MustCompile(`%!.{0,40}`).FindAll(buf.Bytes(), -1); m != nil {
+	gen := generatedPage(t)
+	if m := regexp.MustCompile(`%!.{0,40}`).FindAll(gen, -1); m != nil {
 		t.Errorf("the page has fmt errors: %q", m)
 	}
 }
